@@ -1,0 +1,192 @@
+"""The command line: `mailtui search | trace | stats` (and, without a command, the UI).
+
+Arguments mix paths and query words: an argument that exists as a path, or looks like one
+(contains `/`, ends in `.log`, `.gz`...), is a path; `field:value` and other words are the query.
+Errors are one line on stderr and a non-zero exit, never a traceback: 2 for bad input (paths,
+format, query), 1 for "nothing found" (`trace` with an unknown id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+from mailtui import __version__
+from mailtui.model import MailtuiError
+from mailtui.sanitize import visible
+
+#: Where the system's mail log usually is, tried in order when no path is given.
+DEFAULT_LOGS = ("/var/log/mail.log", "/var/log/maillog", "/var/log/mail/mail.log")
+_PATHLIKE = re.compile(r"[/\\*?]|\.(?:log|gz|bz2|xz|txt|json|\d+)$|^-$|^mail|^MSGTRK", re.IGNORECASE)
+_FIELD = re.compile(r"^-?[A-Za-z_]+:")
+
+
+def split_paths_and_query(args: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """Paths first, query words after: existing or path-like arguments are paths."""
+    paths: List[str] = []
+    words: List[str] = []
+    for arg in args:
+        if not _FIELD.match(arg) and (os.path.exists(arg) or _PATHLIKE.search(arg)):
+            paths.append(arg)
+        else:
+            words.append(arg)
+    return paths, words
+
+
+def query_text(words: Sequence[str]) -> str:
+    """Rebuild the query the user typed from argv words (the shell removed the quotes).
+
+    `since:jan 11` (one argv item) becomes `since:"jan 11"`; a whole query passed as one argument
+    (`"from:a to:b"`) is kept as it is.
+    """
+    parts = []
+    for word in words:
+        if not re.search(r"\s", word) or re.search(r"\s-?[A-Za-z_]+:\S", word):
+            parts.append(word)
+            continue
+        field, sep, value = word.partition(":")
+        escaped = (value if sep else word).replace("\\", "\\\\").replace('"', '\\"')
+        parts.append(f'{field}:"{escaped}"' if sep and _FIELD.match(word) else f'"{escaped}"')
+    return " ".join(parts)
+
+
+def default_paths() -> List[str]:
+    """The system's mail log when no path is given."""
+    for path in DEFAULT_LOGS:
+        if os.access(path, os.R_OK):
+            return [path]
+    raise MailtuiError(
+        "no log given and none of " + ", ".join(DEFAULT_LOGS) + " is readable; pass a path, e.g. mailtui search /path/to/mail.log"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--format", default="auto", help="auto (default), syslog, postfix, sendmail, journal, exchange")
+    common.add_argument("--year", type=int, help="year of syslog timestamps that have none (default: from file dates)")
+    common.add_argument("--json", action="store_true", help="JSON output (one object per line for search)")
+
+    parser = argparse.ArgumentParser(
+        prog="mailtui",
+        description="Explore mail-server logs (Postfix, Sendmail, Exchange): what happened to this mail?",
+    )
+    parser.add_argument("--version", action="version", version=f"mailtui {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    search = commands.add_parser(
+        "search", parents=[common], help="list the mails matching a query",
+        description="List traces matching the query, e.g. mailtui search /var/log/mail.log from:boss@example.com since:today",
+    )  # fmt: skip
+    search.add_argument("args", nargs="*", metavar="PATH|QUERY")
+    trace = commands.add_parser("trace", parents=[common], help="one mail's hop chain and raw lines")
+    trace.add_argument("args", nargs="+", metavar="[PATH...] ID")
+    stats = commands.add_parser("stats", parents=[common], help="summary numbers")
+    stats.add_argument("args", nargs="*", metavar="PATH|QUERY")
+    return parser
+
+
+def _load(paths: List[str], options: argparse.Namespace):  # noqa: ANN202 - returns Session
+    from mailtui.session import open_logs
+
+    session = open_logs(paths or default_paths(), fmt=options.format, year=options.year)
+    for message in session.errors:
+        print(f"mailtui: {visible(message)}", file=sys.stderr)
+    if not session.files and session.errors:
+        raise SystemExit(2)
+    return session
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _cmd_search(options: argparse.Namespace) -> int:
+    from mailtui.export import table_header, table_row, trace_json
+    from mailtui.query import parse_query
+
+    paths, words = split_paths_and_query(options.args)
+    query = parse_query(query_text(words))
+    session = _load(paths, options)
+    width = shutil.get_terminal_size((160, 24)).columns
+    if not options.json:
+        _print(table_header(width))
+    for trace in session.search(query):
+        if options.json:
+            _print(json.dumps(trace_json(trace, session), ensure_ascii=False))
+        else:
+            _print(table_row(trace, width))
+    return 2 if session.errors else 0
+
+
+def _cmd_trace(options: argparse.Namespace) -> int:
+    from mailtui.export import trace_json, trace_report
+
+    *rest, ident = options.args
+    paths, words = split_paths_and_query(rest)
+    if words:
+        raise MailtuiError(f"trace takes paths and one id; not a path: {words[0]!r}")
+    session = _load(paths, options)
+    found = session.find(ident)
+    if not found:
+        print(f"mailtui: no mail with id {visible(ident)!r} (try a queue id, a Message-ID or a trace id)", file=sys.stderr)
+        return 1
+    for trace in found:
+        if options.json:
+            _print(json.dumps(trace_json(trace, session, with_text=True), ensure_ascii=False))
+        else:
+            _print(trace_report(trace, session))
+    return 2 if session.errors else 0
+
+
+def _cmd_stats(options: argparse.Namespace) -> int:
+    from mailtui.query import parse_query
+    from mailtui.stats import compute_stats, stats_text
+
+    paths, words = split_paths_and_query(options.args)
+    query = parse_query(query_text(words))
+    session = _load(paths, options)
+    stats = compute_stats(session, session.search(query))
+    if options.json:
+        _print(json.dumps(stats, ensure_ascii=False))
+    else:
+        _print(visible(stats_text(stats)).replace("\u240a", "\n"))
+    return 2 if session.errors else 0
+
+
+def _cmd_ui(argv: Sequence[str]) -> int:
+    try:
+        from mailtui.ui import run
+    except ImportError:
+        raise MailtuiError("the terminal UI is not built yet: use `mailtui search|trace|stats PATH...`") from None
+    paths, words = split_paths_and_query(argv)
+    return run(paths or default_paths(), " ".join(words))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the `mailtui` command; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not args or (args[0] not in ("search", "trace", "stats") and not args[0].startswith("-")):
+            return _cmd_ui(args)
+        options = _parser().parse_args(args)
+        if options.command is None:
+            return _cmd_ui([])
+        handler = {"search": _cmd_search, "trace": _cmd_trace, "stats": _cmd_stats}[options.command]
+        return handler(options)
+    except MailtuiError as error:
+        print(f"mailtui: {visible(str(error))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `mailtui search ... | head`: the reader left; that is not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""Postfix message bodies: what one `postfix/<daemon>` line says, as a small typed event.
+
+The syslog envelope is already split off (see :mod:`mailtui.envelope`); this module sees the daemon
+name and the body after `tag[pid]: `. It knows nothing about other lines: grouping is done by
+:mod:`mailtui.correlate`. Formats follow Postfix's own sources (smtpd.c, cleanup, qmgr, the
+delivery agents, bounce) as summarised in CORRELATION.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, NamedTuple, Optional, Tuple
+
+#: Daemons Postfix ships (the last component of the syslog tag: `postfix/submission/smtpd` → smtpd).
+DAEMONS = frozenset(
+    {
+        "smtpd", "smtp", "lmtp", "cleanup", "qmgr", "oqmgr", "pickup", "local", "virtual", "pipe",
+        "error", "retry", "discard", "bounce", "defer", "trace", "postsuper", "postscreen", "anvil",
+        "tlsmgr", "tlsproxy", "scache", "master", "trivial-rewrite", "dnsblog", "verify", "postdrop",
+        "postqueue", "sendmail", "postmap", "postalias", "postfix-script", "postfix", "proxymap",
+        "showq", "flush", "qmqpd", "spawn", "postlog", "postlogd", "postconf", "postmulti", "relay",
+    }
+)  # fmt: skip
+
+#: Short (hex, reused) and long (`enable_long_queue_ids`, never reused) queue ids.
+_QID = r"(?:[0-9A-F]{6,15}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+)"
+QID_RE = re.compile(_QID + r"\Z")
+_QID_PREFIX = re.compile(r"(" + _QID + r"|NOQUEUE): ")
+_WARN_QID = re.compile(r"(warning|error|fatal|panic): (" + _QID + r"): ")
+_HOST_IP = re.compile(r"([^\s\[\]]*)\[([^\]]*)\](?::(\d+))?")
+
+_CLIENT = re.compile(r"client=([^\s\[,]*)\[([^\]]*)\]")
+_KV_COMMA = re.compile(r"(\w+)=([^,]*)")
+_MESSAGE_ID = re.compile(r"(?:resent-)?message-id=<?([^>]*)>?\s*\Z")
+_HEADER = re.compile(r"(info|warning|reject|discard|hold|redirect|filter|replace|prepend|dunno): (header|body) ")
+_MILTER = re.compile(r"milter-(reject|discard|hold): (\S+) from ([^\[]*)\[([^\]]*)\]: (.*)")
+_QMGR_FROM = re.compile(r"from=<([^>]*)>, (?:size=(\d+), nrcpt=(\d+)|status=([\w-]+))")
+_DELIVERY = re.compile(r"to=<([^>]*)>, (?:orig_to=<([^>]*)>, )?relay=([^,]*), (.*?)status=([\w-]+)(?: \((.*)\))?\Z")
+_DELAY = re.compile(r"(?:^|, )delay=([\d.]+)")
+_DELAYS = re.compile(r"delays=([\d./]+)")
+_DSN = re.compile(r"dsn=(\d\.\d{1,3}\.\d{1,3})")
+_PICKUP = re.compile(r"uid=(\d+) from=<([^>]*)>")
+_BOUNCE = re.compile(r"(sender|postmaster) (non-delivery|delay|delivery status|success) notification: (" + _QID + ")")
+_WHATSUP = re.compile(
+    r"(reject|reject_warning|defer|discard|filter|hold|redirect|proxy-reject|proxy-accept|warn_if_reject|info): "
+    r"(\S+) from ([^\[\s]*)\[([^\]]*)\](?::\d+)?: (.*)"
+)
+_TRAILER_FIELD = re.compile(r"(from|to|proto|helo|sasl_username)=<?([^>\s]*)>?")
+
+#: Replies that name the next hop's queue: `queued as X`, Sendmail's `X Message accepted for delivery`,
+#: Exchange's `[InternalId=N, Hostname=H]`, local(8)'s `forwarded as X`.
+QUEUED_AS = re.compile(r"queued as (" + _QID + r")\b")
+ACCEPTED_FOR_DELIVERY = re.compile(r"\b([0-9A-Za-x]{8,9}\d{5,6}) Message accepted for delivery")
+EXCHANGE_INTERNAL = re.compile(r"\[InternalId=(\d+), Hostname=([^\]\s,]+)\]")
+FORWARDED_AS = re.compile(r"forwarded as (" + _QID + r")\b")
+_DISCARDED_REPLY = re.compile(r"\b2\.7\.0 Ok,? discarded\b|\bOk, discarded\b", re.IGNORECASE)
+
+#: Lines without a queue id that Postfix writes and mailtui knows (counted as recognised).
+_KNOWN_PLAIN = re.compile(
+    r"(?:connect from|disconnect from|lost connection after|timeout after|too many errors after|"
+    r"warning:|error:|fatal:|panic:|statistics:|Anonymous TLS|Trusted TLS|Untrusted TLS|Verified TLS|"
+    r"SSL_accept error|SSL_connect error|TLS |improper command pipelining|CONNECT from|PASS (?:NEW|OLD)|"
+    r"DNSBL rank|PREGREET|HANGUP after|COMMAND (?:PIPELINING|TIME LIMIT|COUNT LIMIT|LENGTH LIMIT)|"
+    r"BARE NEWLINE|NON-SMTP COMMAND|(?:ALLOWLISTED|DENYLISTED|WHITELISTED|BLACKLISTED|WHITELIST VETO|"
+    r"ALLOWLIST VETO|DISCONNECT) |DATA without|BDAT without|Unsupported|daemon started|terminating on|"
+    r"reload |refreshing|addr \S+ listed by|connect to |host \S+ refused|Deleted: |Requeued: |"
+    r"postfix/|NOQUEUE: |proxy-accept: |proxy-reject: |SASL |lost connection with|conversation with|"
+    r"enabling PIX|table |dict_|mail system|Postfix |auto_clnt|using backwards-compatible|"
+    r"mail for \S+ loops back|network_biff|cannot|setting up|starting|stopping|status=|[A-Z]+ from )"
+)
+
+
+class PostfixEvent(NamedTuple):
+    """One Postfix line's meaning. ``kind`` names it; ``qid`` is "" when the line has none."""
+
+    kind: str
+    qid: str
+    data: Dict[str, str]
+
+
+def split_host_ip(text: str) -> Tuple[Optional[str], Optional[str]]:
+    """`host[ip]:port` → (host, ip); `[ip]` → (None, ip); anything else → (text, None)."""
+    match = _HOST_IP.search(text)
+    if match is None:
+        return (text.strip() or None), None
+    host = match.group(1) or None
+    return host, match.group(2) or None
+
+
+def _trailer(text: str) -> Dict[str, str]:
+    """The `; from=<a> to=<b> proto=ESMTP helo=<h>` tail of smtpd/cleanup reject lines."""
+    _, sep, tail = text.rpartition("; from=<")
+    if not sep:
+        return {}
+    fields = {name: value for name, value in _TRAILER_FIELD.findall("from=<" + tail)}
+    return fields
+
+
+def _reply_text(text: str) -> str:
+    """The reject text without the `; from=... helo=...` trailer."""
+    head, sep, _ = text.rpartition("; from=<")
+    return head if sep else text
+
+
+def _delivery(qid: str, rest: str) -> Optional[PostfixEvent]:
+    match = _DELIVERY.match(rest)
+    if match is None:
+        return None
+    to, orig_to, relay, middle, status, reply = match.groups()
+    data = {"to": to, "relay": relay, "status": status, "reply": reply or ""}
+    if orig_to:
+        data["orig_to"] = orig_to
+    for name, pattern in (("delay", _DELAY), ("delays", _DELAYS), ("dsn", _DSN)):
+        found = pattern.search(middle)
+        if found:
+            data[name] = found.group(1)
+    return PostfixEvent("delivery", qid, data)
+
+
+def _with_qid(daemon: str, qid: str, rest: str) -> PostfixEvent:
+    """A line that starts with a queue id: always belongs to that queue file's transaction."""
+    if rest.startswith("to=<"):
+        event = _delivery(qid, rest)
+        if event is not None:
+            return event
+    if rest == "removed" or rest.startswith("removed "):
+        return PostfixEvent("removed", qid, {"by": daemon, "how": rest[8:].strip("() ")})
+    if daemon == "smtpd" or rest.startswith("client="):
+        match = _CLIENT.match(rest)
+        if match:
+            data = {"client": match.group(1), "client_ip": match.group(2)}
+            for name, value in _KV_COMMA.findall(rest[match.end() :]):
+                data[name] = value.strip()
+            return PostfixEvent("client", qid, data)
+    if rest.startswith("from=<"):
+        match = _QMGR_FROM.match(rest)
+        if match:
+            sender, size, nrcpt, status = match.groups()
+            if status:
+                return PostfixEvent("qmgr-status", qid, {"from": sender, "status": status})
+            return PostfixEvent("queued", qid, {"from": sender, "size": size, "nrcpt": nrcpt})
+    if rest.startswith(("message-id=", "resent-message-id=")):
+        match = _MESSAGE_ID.match(rest)
+        if match:
+            return PostfixEvent("message-id", qid, {"message_id": match.group(1).strip()})
+    if rest.startswith("uid="):
+        match = _PICKUP.match(rest)
+        if match:
+            return PostfixEvent("pickup", qid, {"uid": match.group(1), "from": match.group(2)})
+    header = _HEADER.match(rest)
+    if header:
+        return _header(qid, header.group(1), header.group(2), rest[header.end() :])
+    milter = _MILTER.match(rest)
+    if milter:
+        action, stage, host, ip, text = milter.groups()
+        data = {"action": action, "stage": stage, "client": host, "client_ip": ip, "text": _reply_text(text)}
+        data.update(_trailer(text))
+        return PostfixEvent("milter", qid, data)
+    whatsup = _WHATSUP.match(rest)
+    if whatsup:
+        return _whatsup(qid, whatsup.groups())
+    bounce = _BOUNCE.match(rest)
+    if bounce:
+        return PostfixEvent("notification", qid, {"who": bounce.group(1), "what": bounce.group(2), "child": bounce.group(3)})
+    if rest.startswith(("requeued", "placed on hold", "released from hold", "skipped")):
+        return PostfixEvent("admin", qid, {"what": rest})
+    return PostfixEvent("info", qid, {"text": rest})
+
+
+def _header(qid: str, action: str, part: str, text: str) -> PostfixEvent:
+    """cleanup header/body checks: `info: header Subject: Hi from host[ip]; from=<a> to=<b> ...`."""
+    data = _trailer(text)
+    head = _reply_text(text)
+    name, _, value = head.partition(": ")
+    # The value ends with " from host[ip]" (the client): cut it off at the last such marker.
+    cut = value.rfind(" from ")
+    if cut >= 0 and _HOST_IP.match(value, cut + 6):
+        value, where = value[:cut], value[cut + 6 :]
+        host, ip = split_host_ip(where.split(":", 1)[0])
+        data["client"], data["client_ip"] = host or "", ip or ""
+        # Actions like reject add ": 5.7.1 reason" after the client.
+        reason = where.partition(": ")[2]
+        if reason:
+            data["text"] = reason
+    data.update({"action": action, "part": part, "name": name, "value": value})
+    return PostfixEvent("header", qid, data)
+
+
+def _whatsup(qid: str, groups: Tuple[str, ...]) -> PostfixEvent:
+    """smtpd_check.c log_whatsup: `ACTION: STAGE from host[ip]: TEXT; from=<a> to=<b> proto=P helo=<h>`."""
+    action, stage, host, ip, text = groups
+    data = {"action": action, "stage": stage, "client": host, "client_ip": ip, "text": _reply_text(text)}
+    data.update(_trailer(text))
+    queued = QUEUED_AS.search(text)
+    if queued:
+        data["queued_as"] = queued.group(1)
+    return PostfixEvent("smtpd-action", qid, data)
+
+
+def parse(daemon: str, body: str) -> Optional[PostfixEvent]:
+    """The event a Postfix daemon's line describes, or None when mailtui does not know the line.
+
+    Args:
+        daemon: last component of the syslog tag (`smtpd`, `qmgr`, ...).
+        body: the text after `tag[pid]: `.
+    """
+    match = _QID_PREFIX.match(body)
+    if match is not None:
+        qid = match.group(1)
+        rest = body[match.end() :]
+        if qid != "NOQUEUE":
+            return _with_qid(daemon, qid, rest)
+        whatsup = _WHATSUP.match(rest)
+        if whatsup:
+            return _whatsup("", whatsup.groups())
+        if rest.startswith("client="):
+            return PostfixEvent("info", "", {"text": rest})
+        return PostfixEvent("info", "", {"text": rest}) if _KNOWN_PLAIN.match(rest) else None
+    warned = _WARN_QID.match(body)
+    if warned is not None:
+        return PostfixEvent("info", warned.group(2), {"text": body})
+    if body.startswith("connect from "):
+        host, ip = split_host_ip(body[13:])
+        return PostfixEvent("connect", "", {"client": host or "", "client_ip": ip or ""})
+    if body.startswith("disconnect from "):
+        return PostfixEvent("disconnect", "", {"text": body})
+    whatsup = _WHATSUP.match(body)
+    if whatsup:  # postscreen and pre-3.x proxy lines without NOQUEUE
+        return _whatsup("", whatsup.groups())
+    if _KNOWN_PLAIN.match(body):
+        return PostfixEvent("info", "", {"text": body})
+    return None
+
+
+def postfix_daemon(program: str) -> Optional[Tuple[str, str]]:
+    """(instance, daemon) for a Postfix syslog tag (`postfix-out/smtp` → ("postfix-out", "smtp")), else None."""
+    instance, sep, rest = program.partition("/")
+    if not sep:
+        return None
+    daemon = rest.rpartition("/")[2]
+    if daemon in DAEMONS or instance.startswith("postfix"):
+        return instance, daemon
+    return None
+
+
+def is_discard_reply(reply: str) -> bool:
+    """A content filter that accepted the mail only to drop it (`250 2.7.0 Ok, discarded, id=...`)."""
+    return _DISCARDED_REPLY.search(reply) is not None

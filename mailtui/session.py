@@ -1,0 +1,202 @@
+"""The public API: open logs, get traces, query them, re-read raw lines.
+
+    >>> from mailtui.session import open_logs
+    >>> session = open_logs(["/var/log/mail.log"])
+    >>> for trace in session.search("from:boss@example.com since:today"):
+    ...     print(trace.id, trace.status, [r.address for r in trace.recipients])
+
+The CLI and the UI build everything through :func:`open_logs`; scripts can too.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import tzinfo
+from itertools import islice
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from mailtui import sources
+from mailtui.correlate import Correlator
+from mailtui.envelope import EnvelopeParser, detect_syslog
+from mailtui.link import build_traces
+from mailtui.model import LineRef, MailtuiError, Trace, Transaction
+from mailtui.parsers import exchange
+from mailtui.query import Query, parse_query
+
+#: Formats `--format` accepts; postfix/sendmail/journal are all read by the syslog reader.
+FORMATS = ("auto", "syslog", "postfix", "sendmail", "journal", "exchange")
+#: How many unrecognised lines per file `stats` shows as examples.
+EXAMPLES_PER_FILE = 5
+_DETECT_LINES = 200
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class LoadedFile:
+    """One file as read: its format and how many of its lines mailtui understood."""
+
+    __slots__ = ("source", "format", "lines", "unrecognised", "examples", "errors")
+
+    def __init__(self, source: sources.LogSource, fmt: str) -> None:
+        self.source = source
+        self.format = fmt
+        self.lines = 0
+        self.unrecognised = 0
+        #: (line number, text) of the first few unrecognised lines.
+        self.examples: List[Tuple[int, str]] = []
+        self.errors: List[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def count(self, line_no: int, text: str, understood: bool) -> None:
+        self.lines += 1
+        if not understood:
+            self.unrecognised += 1
+            if len(self.examples) < EXAMPLES_PER_FILE and text.strip():
+                self.examples.append((line_no, text[:300]))
+
+
+class Session:
+    """Everything loaded from a set of paths."""
+
+    def __init__(self, files: List[LoadedFile], traces: List[Trace], errors: List[str]) -> None:
+        self.files = files
+        self.traces = traces
+        #: One line per path that could not be read (missing, unreadable, unknown format).
+        self.errors = errors
+        self._by_id: Dict[str, Trace] = {trace.id: trace for trace in traces}
+
+    def search(self, query: Union[str, Sequence[str], Query] = "") -> List[Trace]:
+        """Traces matching a query (the DESIGN.md language), in time order."""
+        compiled = query if isinstance(query, Query) else parse_query(query)
+        if compiled.is_empty():
+            return list(self.traces)
+        return [trace for trace in self.traces if compiled.matches(trace)]
+
+    def find(self, ident: str) -> List[Trace]:
+        """Traces for a trace id, a queue id (any server) or a Message-ID (with or without `<>`)."""
+        ident = ident.strip()
+        if ident in self._by_id:
+            return [self._by_id[ident]]
+        bare = ident[1:-1] if ident.startswith("<") and ident.endswith(">") else ident
+        found = []
+        for trace in self.traces:
+            if any(hop.queue_id == ident or hop.message_id == bare for hop in trace.hops):
+                found.append(trace)
+        return found
+
+    def trace(self, trace_id: str) -> Optional[Trace]:
+        return self._by_id.get(trace_id)
+
+    def read_lines(self, refs: Sequence[LineRef]) -> List[str]:
+        """The raw text of these lines (re-read from the files by offset), in the order given."""
+        wanted: Dict[int, List[int]] = {}
+        for ref in refs:
+            wanted.setdefault(ref.file_id, []).append(ref.offset)
+        texts: Dict[Tuple[int, int], str] = {}
+        for file_id, offsets in wanted.items():
+            unique = sorted(set(offsets))
+            raw = sources.read_lines_at(self.files[file_id].source, unique)
+            for offset, data in zip(unique, raw):
+                texts[(file_id, offset)] = sources.decode(data)
+        return [texts.get((ref.file_id, ref.offset), "") for ref in refs]
+
+
+def _detect(head: List[str], fmt: str) -> Optional[str]:
+    if fmt != "auto":
+        return "exchange" if fmt == "exchange" else "syslog"
+    if exchange.looks_like_exchange(head):
+        return "exchange"
+    if not any(line.strip() for line in head):
+        return "syslog"  # empty file: nothing to read, nothing wrong
+    return "syslog" if detect_syslog(head) else None
+
+
+def _exchange_kind(name: str) -> str:
+    base = os.path.basename(name).upper()
+    for kind in ("MSGTRKMS", "MSGTRKMD", "MSGTRKMA", "MSGTRK"):
+        if base.startswith(kind):
+            return kind
+    return "MSGTRK"
+
+
+def _merge_exchange(transactions: List[Transaction]) -> List[Transaction]:
+    """One transaction per (server, internal id) even when its events span rotated files."""
+    merged: Dict[Tuple[str, str], Transaction] = {}
+    result: List[Transaction] = []
+    for tx in transactions:
+        key = (tx.server.lower(), tx.queue_id)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = tx
+            result.append(tx)
+            continue
+        first.lines.extend(tx.lines)
+        first.first_seen = min(first.first_seen, tx.first_seen)
+        first.last_seen = max(first.last_seen, tx.last_seen)
+        for name in ("client", "client_ip", "sender", "size", "message_id", "network_message_id", "subject"):
+            if getattr(first, name) is None:
+                setattr(first, name, getattr(tx, name))
+        first.recipients.update(tx.recipients)
+        first.claims.extend(tx.claims)
+    return result
+
+
+def open_logs(
+    paths: Sequence[str],
+    *,
+    fmt: str = "auto",
+    year: Optional[int] = None,
+    local_tz: Optional[tzinfo] = None,
+    progress: Optional[ProgressCallback] = None,
+) -> Session:
+    """Read, correlate and link the logs at `paths` (files, directories, globs, `-` for stdin).
+
+    Args:
+        paths: what the user named; bad ones are reported in ``Session.errors``, the rest still load.
+        fmt: one of :data:`FORMATS`; "auto" detects per file.
+        year: the year of RFC 3164 timestamps (default: inferred from each file's mtime).
+        local_tz: the zone of timestamps that carry none (default: this machine's).
+        progress: called with (files done, files total) after each file.
+
+    Raises:
+        MailtuiError: for an unknown `fmt`.
+    """
+    if fmt not in FORMATS:
+        raise MailtuiError(f"unknown format '{fmt}' (formats: {', '.join(FORMATS)})")
+    found, errors = sources.expand_paths(paths)
+    correlator = Correlator()
+    files: List[LoadedFile] = []
+    exchange_transactions: List[Transaction] = []
+    for number, source in enumerate(found):
+        head = [sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _DETECT_LINES)]
+        detected = _detect(head, fmt)
+        if detected is None:
+            errors.append(f"{source.name}: unknown format (not syslog, journal or Exchange message tracking; try --format)")
+            continue
+        loaded = LoadedFile(source, detected)
+        file_id = len(files)
+        files.append(loaded)
+        if detected == "exchange":
+            reader = exchange.ExchangeReader(file_id, kind=_exchange_kind(source.name))
+            for line_no, offset, raw in sources.iter_lines(source):
+                text = sources.decode(raw)
+                loaded.count(line_no, text, reader.feed(line_no, offset, text))
+            exchange_transactions.extend(reader.transactions())
+        else:
+            parser = EnvelopeParser(source.mtime, year=year, local_tz=local_tz)
+            feed = correlator.feed
+            for line_no, offset, raw in sources.iter_lines(source):
+                text = sources.decode(raw)
+                envelope = parser.parse(text)
+                understood = envelope is not None and feed(envelope, LineRef(file_id, line_no, offset))
+                loaded.count(line_no, text, understood)
+        loaded.errors.extend(source.errors)
+        errors.extend(source.errors)
+        if progress is not None:
+            progress(number + 1, len(found))
+    correlator.add(_merge_exchange(exchange_transactions))
+    traces = build_traces(correlator.transactions())
+    return Session(files, traces, errors)
