@@ -61,14 +61,20 @@ def default_paths() -> List[str]:
         if os.access(path, os.R_OK):
             return [path]
     raise MailtuiError(
-        "no log given and none of " + ", ".join(DEFAULT_LOGS) + " is readable; pass a path, e.g. mailtui search /path/to/mail.log"
+        "no log given and none of "
+        + ", ".join(DEFAULT_LOGS)
+        + " is readable; pass a path, e.g. mailtui search /path/to/mail.log"
     )
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--format", default="auto", help="auto (default), syslog, postfix, sendmail, journal, exchange")
-    common.add_argument("--year", type=int, help="year of syslog timestamps that have none (default: from file dates)")
+    common.add_argument(
+        "--format", default="auto", help="auto (default), syslog, postfix, sendmail, journal, exchange"
+    )
+    common.add_argument(
+        "--year", type=int, help="year of syslog timestamps that have none (default: from file dates)"
+    )
     common.add_argument("--json", action="store_true", help="JSON output (one object per line for search)")
 
     parser = argparse.ArgumentParser(
@@ -79,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     search = commands.add_parser(
         "search", parents=[common], help="list the mails matching a query",
-        description="List traces matching the query, e.g. mailtui search /var/log/mail.log from:boss@example.com since:today",
+        description="List traces matching the query, e.g. "
+        "mailtui search /var/log/mail.log from:boss@example.com since:today",
     )  # fmt: skip
     search.add_argument("args", nargs="*", metavar="PATH|QUERY")
     trace = commands.add_parser("trace", parents=[common], help="one mail's hop chain and raw lines")
@@ -89,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(paths: List[str], options: argparse.Namespace):  # noqa: ANN202 - returns Session
+def _load(paths: List[str], options: argparse.Namespace):
     from mailtui.session import open_logs
 
     session = open_logs(paths or default_paths(), fmt=options.format, year=options.year)
@@ -132,7 +139,10 @@ def _cmd_trace(options: argparse.Namespace) -> int:
     session = _load(paths, options)
     found = session.find(ident)
     if not found:
-        print(f"mailtui: no mail with id {visible(ident)!r} (try a queue id, a Message-ID or a trace id)", file=sys.stderr)
+        print(
+            f"mailtui: no mail with id {visible(ident)!r} (try a queue id, a Message-ID or a trace id)",
+            file=sys.stderr,
+        )
         return 1
     for trace in found:
         if options.json:
@@ -161,7 +171,9 @@ def _cmd_ui(argv: Sequence[str]) -> int:
     try:
         from mailtui.ui import run
     except ImportError:
-        raise MailtuiError("the terminal UI is not built yet: use `mailtui search|trace|stats PATH...`") from None
+        raise MailtuiError(
+            "the terminal UI is not built yet: use `mailtui search|trace|stats PATH...`"
+        ) from None
     paths, words = split_paths_and_query(argv)
     return run(paths or default_paths(), " ".join(words))
 

@@ -90,7 +90,9 @@ class Correlator:
             self._by_host_qid[(host, qid)] = tx
         return tx
 
-    def _get(self, mta: str, host: str, instance: str, qid: str, env: Envelope, starts: bool = False) -> Transaction:
+    def _get(
+        self, mta: str, host: str, instance: str, qid: str, env: Envelope, starts: bool = False
+    ) -> Transaction:
         """The open transaction for this queue id, or a new one (after `removed`, or on reuse)."""
         key = (host, instance, qid)
         tx = self._open.get(key)
@@ -151,7 +153,9 @@ class Correlator:
 
     def transactions(self) -> List[Transaction]:
         """Every transaction that describes mail (not ids that only appear in housekeeping lines)."""
-        return [tx for tx in self._all if tx.sender is not None or tx.recipients or tx.message_id or tx.status]
+        return [
+            tx for tx in self._all if tx.sender is not None or tx.recipients or tx.message_id or tx.status
+        ]
 
     # -- Postfix ------------------------------------------------------------------------------
 
@@ -174,7 +178,12 @@ class Correlator:
                 session.transactions.append(tx)
 
     def _postfix_session(
-        self, env: Envelope, ref: LineRef, key: Tuple[str, str, Optional[int]], kind: str, data: Dict[str, str]
+        self,
+        env: Envelope,
+        ref: LineRef,
+        key: Tuple[str, str, Optional[int]],
+        kind: str,
+        data: Dict[str, str],
     ) -> None:
         if kind == "connect":
             session = self._sessions[key] = _Session(data["client"] or None, data["client_ip"] or None)
@@ -190,7 +199,9 @@ class Correlator:
         if kind == "disconnect":
             self._sessions.pop(key, None)
 
-    def _smtpd_action(self, env: Envelope, ref: LineRef, data: Dict[str, str], session: Optional[_Session]) -> None:
+    def _smtpd_action(
+        self, env: Envelope, ref: LineRef, data: Dict[str, str], session: Optional[_Session]
+    ) -> None:
         """A `NOQUEUE: reject: ...` (or proxy-accept/discard) with no queue file behind it."""
         action = data["action"]
         if action == "proxy-accept" and "queued_as" in data:
@@ -223,23 +234,31 @@ class Correlator:
             for tx in session.transactions:
                 tx.touch(env.ts, ref)
 
-    def _pf_client(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_client(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         tx.client, tx.client_ip = data["client"] or None, data["client_ip"] or None
         tx.sasl_username = data.get("sasl_username") or tx.sasl_username
         if data.get("orig_queue_id"):
             tx.orig_queue_id = data["orig_queue_id"]
             tx.claims.append(LinkClaim("orig-queue-id", data["orig_queue_id"], "", env.ts, ref))
 
-    def _pf_pickup(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_pickup(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         tx.sender = data["from"]
         tx.client = tx.client or f"local (uid {data['uid']})"
 
-    def _pf_queued(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_queued(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         tx.sender = data["from"]
         tx.size = int(data["size"])
         tx.nrcpt = int(data["nrcpt"])
 
-    def _pf_qmgr_status(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_qmgr_status(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         tx.sender = data["from"] if tx.sender is None else tx.sender
         if "expired" in data["status"]:
             tx.status = "expired"
@@ -248,22 +267,30 @@ class Correlator:
                 if rcpt.status not in _FINAL:
                     _set_outcome(rcpt, "expired", env, tx.reason, rcpt.dsn)
 
-    def _pf_message_id(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_message_id(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         tx.message_id = data["message_id"] or tx.message_id
 
-    def _pf_header(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_header(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         action = data["action"]
         if data["name"].lower() == "subject" and not tx.subject:
             tx.subject = data["value"]
         if action in ("reject", "discard"):
             tx.status = "rejected" if action == "reject" else "discarded"
-            tx.reason = f"{action}ed by cleanup ({data['part']} {data['name']}): {data.get('text', '')}".rstrip(": ")
+            tx.reason = (
+                f"{action}ed by cleanup ({data['part']} {data['name']}): {data.get('text', '')}".rstrip(": ")
+            )
         elif action == "hold":
             tx.reason = f"held by cleanup ({data['part']} {data['name']})"
         if data.get("from") is not None and tx.sender is None:
             tx.sender = data["from"]
 
-    def _pf_milter(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_milter(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         action = data["action"]
         if action in ("reject", "discard"):
             tx.status = "rejected" if action == "reject" else "discarded"
@@ -278,7 +305,9 @@ class Correlator:
             if tx.status in ("rejected", "discarded"):
                 _set_outcome(rcpt, tx.status, env, data["text"], _text_dsn(data["text"]))
 
-    def _pf_action(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_action(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         """`QID: reject: RCPT from ...`: one recipient refused in an otherwise accepted transaction."""
         if data["action"] not in ("reject", "defer"):
             return
@@ -290,7 +319,9 @@ class Correlator:
         if tx.sender is None and "from" in data:
             tx.sender = data["from"]
 
-    def _pf_delivery(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_delivery(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         rcpt = tx.recipient(data["to"], data.get("orig_to"))
         status = data["status"]
         reply = data["reply"]
@@ -310,10 +341,14 @@ class Correlator:
             target = ""
         tx.claims.extend(_next_hop_claims(reply, target, env.ts, ref))
 
-    def _pf_notification(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_notification(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         tx.claims.append(LinkClaim("ndr", data["child"], "", env.ts, ref))
 
-    def _pf_removed(self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]) -> None:
+    def _pf_removed(
+        self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
+    ) -> None:
         if daemon == "postsuper":
             tx.reason = "deleted from the queue by postsuper"
             for rcpt in tx.recipients.values():
@@ -374,7 +409,9 @@ class Correlator:
         elif kind == "ruleset" and "reject" in data:
             self._sm_reject(tx, env, data)
         elif kind == "rcpt-reject":
-            _set_outcome(tx.recipient(sendmail.strip_address(data["to"])), "rejected", env, data["text"], None)
+            _set_outcome(
+                tx.recipient(sendmail.strip_address(data["to"])), "rejected", env, data["text"], None
+            )
         elif kind == "child":
             self._sm_child(tx, env, ref, data)
         elif kind == "done":
@@ -446,7 +483,9 @@ class Correlator:
                     _set_outcome(rcpt, "expired", env, data["text"], rcpt.dsn)
 
 
-def _set_outcome(rcpt: Recipient, status: str, env: Envelope, response: Optional[str], dsn: Optional[str]) -> None:
+def _set_outcome(
+    rcpt: Recipient, status: str, env: Envelope, response: Optional[str], dsn: Optional[str]
+) -> None:
     """Record a recipient's latest word: the last status line wins (deferred twice, then sent: sent)."""
     if rcpt.ts is not None and env.ts < rcpt.ts and rcpt.status in _FINAL:
         return  # an older retry read after the final word (files merged out of order)

@@ -52,7 +52,7 @@ _ISO = re.compile(
 _RFC5424 = re.compile(
     r"[ \t]*<\d{1,3}>1 "
     r"(?:-|(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:?\d\d)) "
-    r"(\S+) (\S+) (\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: |\Z)",
+    r"(\S+) (\S+) (\S+) \S+ (?:-|(?:\[[^\]\\]*(?:\\.[^\]\\]*)*\])+)(?: |\Z)",
     re.ASCII,
 )
 _TAG_ONLY = re.compile(_TAG, re.ASCII)
@@ -235,6 +235,11 @@ class EnvelopeParser:
         """Envelope for a syslog/journal line, or None when the line has no recognisable envelope."""
         m = _CLASSIC.match(line)
         if m is None:
+            if "\xa0" in line[:40]:
+                # Logs pasted from web pages and books carry no-break spaces in the header
+                # (`Feb\xa0 3 01:01:12`, as in the seeds): read them as the spaces they were.
+                head, sep, rest = line.partition(": ")
+                return self.parse(head.replace("\xa0", " ") + sep + rest)
             return self._parse_other(line, 0)
         return self._classic(m, line)
 

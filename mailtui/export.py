@@ -16,7 +16,9 @@ def trace_json(trace: Trace, session: Session, with_text: bool = False) -> Dict[
     """The contract's object for one trace (see README, "JSON output")."""
     first = trace.hops[0]
     refs = trace.lines
-    lines: List[Dict[str, object]] = [{"file": session.files[ref.file_id].name, "line": ref.line} for ref in refs]
+    lines: List[Dict[str, object]] = [
+        {"file": session.files[ref.file_id].name, "line": ref.line} for ref in refs
+    ]
     if with_text:
         for entry, text in zip(lines, session.read_lines(refs)):
             entry["text"] = text
@@ -67,7 +69,9 @@ def table_row(trace: Trace, width: int = 160) -> str:
     ]
     parts = [clip(visible(cell), w).ljust(w) for cell, (_, w) in zip(cells, _COLUMNS)]
     used = sum(w + 1 for _, w in _COLUMNS)
-    rest = trace.subject or (f"client {trace.client or ''}[{trace.client_ip or ''}]" if trace.client_ip else "")
+    rest = trace.subject or (
+        f"client {trace.client or ''}[{trace.client_ip or ''}]" if trace.client_ip else ""
+    )
     parts.append(clip(visible(f"{trace.id}  {rest}"), max(20, width - used)))
     return " ".join(parts).rstrip()
 
@@ -113,7 +117,9 @@ def _hop_line(number: int, hop: Transaction) -> str:
 def trace_report(trace: Trace, session: Session) -> str:
     """A text report of one trace: summary, hop chain, recipients, links, and every raw line."""
     out = [f"Trace {trace.id}: {trace.status}" + (f" ({trace.reason})" if trace.reason else "")]
-    out.append(f"  from {_sender_column(trace) or '?'}  message-id {trace.message_id or '(none)'}  size {trace.size}")
+    out.append(
+        f"  from {_sender_column(trace) or '?'}  message-id {trace.message_id or '(none)'}  size {trace.size}"
+    )
     if trace.subject:
         out.append(f"  subject {trace.subject}")
     out.append(f"  chain  {hop_chain(trace)}")

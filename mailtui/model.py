@@ -84,17 +84,17 @@ class Recipient:
 
     __slots__ = (
         "address",
-        "orig_address",
-        "status",
-        "dsn",
-        "response",
-        "relay",
-        "final_server",
-        "ts",
         "delay",
         "delays",
+        "dsn",
+        "final_server",
         "mailer",
+        "orig_address",
         "reason",
+        "relay",
+        "response",
+        "status",
+        "ts",
     )
 
     def __init__(self, address: str, orig_address: Optional[str] = None) -> None:
@@ -165,31 +165,31 @@ class Transaction:
     """One queue id's life on one server: from its first line to `removed` (or the end of the log)."""
 
     __slots__ = (
-        "mta",
-        "server",
-        "instance",
-        "queue_id",
+        "claims",
         "client",
         "client_ip",
-        "sender",
-        "size",
-        "nrcpt",
-        "message_id",
-        "network_message_id",
-        "subject",
         "first_seen",
-        "last_seen",
-        "tz",
-        "recipients",
-        "lines",
-        "claims",
-        "removed",
-        "status",
-        "reason",
-        "orig_queue_id",
         "helo",
+        "instance",
+        "last_seen",
+        "lines",
+        "message_id",
+        "mta",
+        "network_message_id",
+        "nrcpt",
+        "orig_queue_id",
+        "queue_id",
+        "reason",
+        "recipients",
+        "removed",
         "sasl_username",
+        "sender",
         "seq",
+        "server",
+        "size",
+        "status",
+        "subject",
+        "tz",
     )
 
     def __init__(
@@ -303,7 +303,7 @@ class Link(NamedTuple):
 class Trace:
     """One mail as the user means it: hops in order, recipients' final fate, bounces, raw lines."""
 
-    __slots__ = ("id", "hops", "links", "recipients", "status", "parent", "children", "reason")
+    __slots__ = ("children", "hops", "id", "links", "parent", "reason", "recipients", "status")
 
     def __init__(self, trace_id: str, hops: List[Transaction], links: List[Link]) -> None:
         self.id = trace_id

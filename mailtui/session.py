@@ -10,7 +10,6 @@ The CLI and the UI build everything through :func:`open_logs`; scripts can too.
 
 from __future__ import annotations
 
-import os
 from datetime import tzinfo
 from itertools import islice
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -35,7 +34,7 @@ ProgressCallback = Callable[[int, int], None]
 class LoadedFile:
     """One file as read: its format and how many of its lines mailtui understood."""
 
-    __slots__ = ("source", "format", "lines", "unrecognised", "examples", "errors")
+    __slots__ = ("errors", "examples", "format", "lines", "source", "unrecognised")
 
     def __init__(self, source: sources.LogSource, fmt: str) -> None:
         self.source = source
@@ -114,14 +113,6 @@ def _detect(head: List[str], fmt: str) -> Optional[str]:
     return "syslog" if detect_syslog(head) else None
 
 
-def _exchange_kind(name: str) -> str:
-    base = os.path.basename(name).upper()
-    for kind in ("MSGTRKMS", "MSGTRKMD", "MSGTRKMA", "MSGTRK"):
-        if base.startswith(kind):
-            return kind
-    return "MSGTRK"
-
-
 def _merge_exchange(transactions: List[Transaction]) -> List[Transaction]:
     """One transaction per (server, internal id) even when its events span rotated files."""
     merged: Dict[Tuple[str, str], Transaction] = {}
@@ -170,21 +161,26 @@ def open_logs(
     correlator = Correlator()
     files: List[LoadedFile] = []
     exchange_transactions: List[Transaction] = []
+    pending_dsn: List[Tuple[Transaction, str, float, LineRef]] = []
     for number, source in enumerate(found):
         head = [sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _DETECT_LINES)]
         detected = _detect(head, fmt)
         if detected is None:
-            errors.append(f"{source.name}: unknown format (not syslog, journal or Exchange message tracking; try --format)")
+            errors.append(
+                f"{source.name}: unknown format "
+                "(not syslog, journal or Exchange message tracking; try --format)"
+            )
             continue
         loaded = LoadedFile(source, detected)
         file_id = len(files)
         files.append(loaded)
         if detected == "exchange":
-            reader = exchange.ExchangeReader(file_id, kind=_exchange_kind(source.name))
+            reader = exchange.ExchangeReader(file_id, kind=exchange.log_kind(source.name))
             for line_no, offset, raw in sources.iter_lines(source):
                 text = sources.decode(raw)
                 loaded.count(line_no, text, reader.feed(line_no, offset, text))
             exchange_transactions.extend(reader.transactions())
+            pending_dsn.extend(reader.pending_dsn())
         else:
             parser = EnvelopeParser(source.mtime, year=year, local_tz=local_tz)
             feed = correlator.feed
@@ -197,6 +193,8 @@ def open_logs(
         errors.extend(source.errors)
         if progress is not None:
             progress(number + 1, len(found))
-    correlator.add(_merge_exchange(exchange_transactions))
+    merged = _merge_exchange(exchange_transactions)
+    exchange.attach_dsn_claims(pending_dsn, merged)
+    correlator.add(merged)
     traces = build_traces(correlator.transactions())
     return Session(files, traces, errors)

@@ -91,7 +91,9 @@ def compute_stats(session: Session, traces: Optional[Iterable[Trace]] = None) ->
         "files": files,
         "messages": len(chosen),
         "recipients": recipient_total,
-        "messages_by_status": {status: by_status[status] for status in (*STATUSES, "mixed") if by_status[status]},
+        "messages_by_status": {
+            status: by_status[status] for status in (*STATUSES, "mixed") if by_status[status]
+        },
         "recipients_by_status": {status: rcpt_status[status] for status in STATUSES if rcpt_status[status]},
         "rejects": sum(reject_reasons.values()),
         "top_reject_reasons": _top(reject_reasons),
@@ -120,7 +122,10 @@ def stats_text(stats: Dict[str, object]) -> str:
             out.extend(f"  {row['count']:>7}  {row['value']}" for row in rows)  # type: ignore[union-attr,index]
     out.append("files:")
     for entry in stats["files"]:  # type: ignore[union-attr]
-        out.append(f"  {entry['file']} ({entry['format']}): {entry['lines']} lines, {entry['lines_unrecognised']} unrecognised")
+        out.append(
+            f"  {entry['file']} ({entry['format']}): {entry['lines']} lines, "
+            f"{entry['lines_unrecognised']} unrecognised"
+        )
         for example in entry["unrecognised_examples"]:
             out.append(f"      {example['line']}: {example['text'][:150]}")
     return "\n".join(out)

@@ -228,7 +228,10 @@ Mar 11 10:15:02 mail2 postfix/qmgr[70]: D1D2D3D4D5: removed
 def test_queued_as_links_two_servers_when_both_logs_are_loaded(logdir):
     session = load(logdir("mx1.log", MX1), logdir("mail2.log", MAIL2))
     (trace,) = session.traces
-    assert [(hop.server, hop.queue_id) for hop in trace.hops] == [("mx1", "C1C2C3C4C5"), ("mail2", "D1D2D3D4D5")]
+    assert [(hop.server, hop.queue_id) for hop in trace.hops] == [
+        ("mx1", "C1C2C3C4C5"),
+        ("mail2", "D1D2D3D4D5"),
+    ]
     assert trace.recipients[0].final_server == "mail2"
     assert trace.recipients[0].relay == "local"
     assert trace.links[0].kind == "queued-as"
@@ -255,6 +258,26 @@ def test_search_json_object_has_contract_keys(logdir):
     for key in ("id", "message_id", "sender", "subject", "first_seen", "last_seen", "status", "size",
                 "recipients", "hops", "parent", "children", "lines"):  # fmt: skip
         assert key in data
-    assert set(data["recipients"][0]) >= {"address", "orig_address", "status", "final_server", "relay", "dsn", "response"}
-    assert set(data["hops"][0]) >= {"server", "mta", "instance", "queue_id", "received_at", "client", "client_ip"}
-    assert data["lines"][0] == {"file": data["lines"][0]["file"], "line": 1, "text": SEED.strip().splitlines()[0]}
+    assert set(data["recipients"][0]) >= {
+        "address",
+        "orig_address",
+        "status",
+        "final_server",
+        "relay",
+        "dsn",
+        "response",
+    }
+    assert set(data["hops"][0]) >= {
+        "server",
+        "mta",
+        "instance",
+        "queue_id",
+        "received_at",
+        "client",
+        "client_ip",
+    }
+    assert data["lines"][0] == {
+        "file": data["lines"][0]["file"],
+        "line": 1,
+        "text": SEED.strip().splitlines()[0],
+    }

@@ -75,7 +75,11 @@ def test_dsn_child_and_multi_recipient_and_deferred_then_sent(logdir):
         )
     )
     multi = by_qid(session, "u31FFPtp032300")
-    assert statuses(multi) == {"sent1@example.com": "sent", "sent2@example.com": "sent", "later@example.com": "sent"}
+    assert statuses(multi) == {
+        "sent1@example.com": "sent",
+        "sent2@example.com": "sent",
+        "later@example.com": "sent",
+    }
     assert multi.recipients[2].delay == 86415.0
     parent = by_qid(session, "j4K970hV028494")
     child = by_qid(session, "j4K975hV028499")

@@ -138,9 +138,9 @@ def test_line_longer_than_limit_is_cut_but_offsets_stay_right(tmp_path: Path) ->
 
 @settings(max_examples=300, deadline=None)
 @given(
-    data=st.lists(st.sampled_from([b"\n", b"\r", b"\r\n", b"ab", b"c", b"xyzxyzxyz", b"\xe9"]), max_size=60).map(
-        b"".join
-    ),
+    data=st.lists(
+        st.sampled_from([b"\n", b"\r", b"\r\n", b"ab", b"c", b"xyzxyzxyz", b"\xe9"]), max_size=60
+    ).map(b"".join),
     chunk=st.integers(min_value=1, max_value=16),
     max_line=st.integers(min_value=1, max_value=12),
 )

@@ -23,7 +23,12 @@ DAEMONS = frozenset(
 )  # fmt: skip
 
 #: Short (hex, reused) and long (`enable_long_queue_ids`, never reused) queue ids.
-_QID = r"(?:[0-9A-F]{6,15}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+)"
+_QID = (
+    r"(?:[0-9A-F]{6,15}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+"
+    # Hand-made and anonymised logs use ids Postfix never makes (`FGHIJ67890`): any 6-20 letters and
+    # digits with at least one digit, so words like "warning" or "statistics" never look like ids.
+    r"|(?=[0-9A-Za-z]*\d)[0-9A-Za-z]{6,20})"
+)
 QID_RE = re.compile(_QID + r"\Z")
 _QID_PREFIX = re.compile(r"(" + _QID + r"|NOQUEUE): ")
 _WARN_QID = re.compile(r"(warning|error|fatal|panic): (" + _QID + r"): ")
@@ -32,17 +37,24 @@ _HOST_IP = re.compile(r"([^\s\[\]]*)\[([^\]]*)\](?::(\d+))?")
 _CLIENT = re.compile(r"client=([^\s\[,]*)\[([^\]]*)\]")
 _KV_COMMA = re.compile(r"(\w+)=([^,]*)")
 _MESSAGE_ID = re.compile(r"(?:resent-)?message-id=<?([^>]*)>?\s*\Z")
-_HEADER = re.compile(r"(info|warning|reject|discard|hold|redirect|filter|replace|prepend|dunno): (header|body) ")
+_HEADER = re.compile(
+    r"(info|warning|reject|discard|hold|redirect|filter|replace|prepend|dunno): (header|body) "
+)
 _MILTER = re.compile(r"milter-(reject|discard|hold): (\S+) from ([^\[]*)\[([^\]]*)\]: (.*)")
 _QMGR_FROM = re.compile(r"from=<([^>]*)>, (?:size=(\d+), nrcpt=(\d+)|status=([\w-]+))")
-_DELIVERY = re.compile(r"to=<([^>]*)>, (?:orig_to=<([^>]*)>, )?relay=([^,]*), (.*?)status=([\w-]+)(?: \((.*)\))?\Z")
+_DELIVERY = re.compile(
+    r"to=<([^>]*)>, (?:orig_to=<([^>]*)>, )?relay=([^,]*), (.*?)status=([\w-]+)(?: \((.*)\))?\Z"
+)
 _DELAY = re.compile(r"(?:^|, )delay=([\d.]+)")
 _DELAYS = re.compile(r"delays=([\d./]+)")
 _DSN = re.compile(r"dsn=(\d\.\d{1,3}\.\d{1,3})")
 _PICKUP = re.compile(r"uid=(\d+) from=<([^>]*)>")
-_BOUNCE = re.compile(r"(sender|postmaster) (non-delivery|delay|delivery status|success) notification: (" + _QID + ")")
+_BOUNCE = re.compile(
+    r"(sender|postmaster) (non-delivery|delay|delivery status|success) notification: (" + _QID + ")"
+)
 _WHATSUP = re.compile(
-    r"(reject|reject_warning|defer|discard|filter|hold|redirect|proxy-reject|proxy-accept|warn_if_reject|info): "
+    r"(reject|reject_warning|defer|discard|filter|hold|redirect|proxy-reject|proxy-accept|warn_if_reject|info)"
+    r": "
     r"(\S+) from ([^\[\s]*)\[([^\]]*)\](?::\d+)?: (.*)"
 )
 _TRAILER_FIELD = re.compile(r"(from|to|proto|helo|sasl_username)=<?([^>\s]*)>?")
@@ -66,7 +78,8 @@ _KNOWN_PLAIN = re.compile(
     r"reload |refreshing|addr \S+ listed by|connect to |host \S+ refused|Deleted: |Requeued: |"
     r"postfix/|NOQUEUE: |proxy-accept: |proxy-reject: |SASL |lost connection with|conversation with|"
     r"enabling PIX|table |dict_|mail system|Postfix |auto_clnt|using backwards-compatible|"
-    r"mail for \S+ loops back|network_biff|cannot|setting up|starting|stopping|status=|[A-Z]+ from )"
+    r"mail for \S+ loops back|network_biff|cannot|setting up|starting|stopping|[A-Z]+ from |"
+    r"\S*\[[^\]]*\](?::\d+)?: )"
 )
 
 
@@ -161,7 +174,9 @@ def _with_qid(daemon: str, qid: str, rest: str) -> PostfixEvent:
         return _whatsup(qid, whatsup.groups())
     bounce = _BOUNCE.match(rest)
     if bounce:
-        return PostfixEvent("notification", qid, {"who": bounce.group(1), "what": bounce.group(2), "child": bounce.group(3)})
+        return PostfixEvent(
+            "notification", qid, {"who": bounce.group(1), "what": bounce.group(2), "child": bounce.group(3)}
+        )
     if rest.startswith(("requeued", "placed on hold", "released from hold", "skipped")):
         return PostfixEvent("admin", qid, {"what": rest})
     return PostfixEvent("info", qid, {"text": rest})
@@ -233,7 +248,10 @@ def parse(daemon: str, body: str) -> Optional[PostfixEvent]:
 
 
 def postfix_daemon(program: str) -> Optional[Tuple[str, str]]:
-    """(instance, daemon) for a Postfix syslog tag (`postfix-out/smtp` → ("postfix-out", "smtp")), else None."""
+    """(instance, daemon) for a Postfix syslog tag, else None.
+
+    `postfix-out/smtp` → ("postfix-out", "smtp"); `postfix/submission/smtpd` → ("postfix", "smtpd").
+    """
     instance, sep, rest = program.partition("/")
     if not sep:
         return None

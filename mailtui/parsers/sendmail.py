@@ -15,7 +15,7 @@ PROGRAMS = frozenset({"sendmail", "sm-mta", "sm-msp-queue", "sm-acceptingconnect
 
 #: 8.12+: 14 chars (6 time chars from 0-9A-Za-x, 2 sequence chars, 6-digit pid); older: 12 chars.
 _QID = r"[0-9A-Za-x]{8}\d{6}|[0-9A-Za-x]{7}\d{5}|[0-9A-Za-x]{6,9}\d{4,6}"
-_QID_PREFIX = re.compile(r"(" + _QID + r"|NOQUEUE): ")
+_QID_PREFIX = re.compile(r"(" + _QID + r"|NOQUEUE)(?:\[\d+\])?: ")
 _CHILD = re.compile(
     r"(" + _QID + r"): (DSN|return to sender|sender notify|postmaster notify|clone|owner notify): ?(.*)\Z"
 )
@@ -111,7 +111,9 @@ def parse(body: str) -> Optional[SendmailEvent]:
         return SendmailEvent("ruleset", qid, fields(rest))
     child = _CHILD.match(rest)
     if child and qid:
-        return SendmailEvent("child", qid, {"child": child.group(1), "what": child.group(2), "text": child.group(3)})
+        return SendmailEvent(
+            "child", qid, {"child": child.group(1), "what": child.group(2), "text": child.group(3)}
+        )
     if qid and rest.startswith("done;"):
         return SendmailEvent("done", qid, {"text": rest})
     rejected = _ADDR_REJECT.match(rest)
