@@ -38,6 +38,10 @@ def split_paths_and_query(args: Sequence[str]) -> Tuple[List[str], List[str]]:
     return paths, words
 
 
+class _NothingRead(Exception):
+    """No path could be read: the errors are printed already; exit 2."""
+
+
 def query_text(words: Sequence[str]) -> str:
     """Rebuild the query the user typed from argv words (the shell removed the quotes).
 
@@ -103,7 +107,7 @@ def _load(paths: List[str], options: argparse.Namespace):
     for message in session.errors:
         print(f"mailtui: {visible(message)}", file=sys.stderr)
     if not session.files and session.errors:
-        raise SystemExit(2)
+        raise _NothingRead()
     return session
 
 
@@ -191,6 +195,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return handler(options)
     except MailtuiError as error:
         print(f"mailtui: {visible(str(error))}", file=sys.stderr)
+        return 2
+    except _NothingRead:
         return 2
     except KeyboardInterrupt:
         return 130

@@ -29,6 +29,8 @@ EXAMPLES_PER_FILE = 5
 _DETECT_LINES = 200
 
 ProgressCallback = Callable[[int, int], None]
+#: Called with (file, line number, text) for each line no parser understood.
+UnrecognisedCallback = Callable[["LoadedFile", int, str], None]
 
 
 class LoadedFile:
@@ -142,6 +144,7 @@ def open_logs(
     year: Optional[int] = None,
     local_tz: Optional[tzinfo] = None,
     progress: Optional[ProgressCallback] = None,
+    on_unrecognised: Optional[UnrecognisedCallback] = None,
 ) -> Session:
     """Read, correlate and link the logs at `paths` (files, directories, globs, `-` for stdin).
 
@@ -151,6 +154,7 @@ def open_logs(
         year: the year of RFC 3164 timestamps (default: inferred from each file's mtime).
         local_tz: the zone of timestamps that carry none (default: this machine's).
         progress: called with (files done, files total) after each file.
+        on_unrecognised: called for every line no parser understood.
 
     Raises:
         MailtuiError: for an unknown `fmt`.
@@ -178,7 +182,10 @@ def open_logs(
             reader = exchange.ExchangeReader(file_id, kind=exchange.log_kind(source.name))
             for line_no, offset, raw in sources.iter_lines(source):
                 text = sources.decode(raw)
-                loaded.count(line_no, text, reader.feed(line_no, offset, text))
+                understood = reader.feed(line_no, offset, text)
+                loaded.count(line_no, text, understood)
+                if not understood and on_unrecognised is not None:
+                    on_unrecognised(loaded, line_no, text)
             exchange_transactions.extend(reader.transactions())
             pending_dsn.extend(reader.pending_dsn())
         else:
@@ -189,6 +196,8 @@ def open_logs(
                 envelope = parser.parse(text)
                 understood = envelope is not None and feed(envelope, LineRef(file_id, line_no, offset))
                 loaded.count(line_no, text, understood)
+                if not understood and on_unrecognised is not None:
+                    on_unrecognised(loaded, line_no, text)
         loaded.errors.extend(source.errors)
         errors.extend(source.errors)
         if progress is not None:

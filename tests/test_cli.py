@@ -1,0 +1,116 @@
+"""The command line as scripts use it: names, exit codes, one-line errors, JSON lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import write_log
+from test_postfix_engine import AMAVIS, SEED
+
+from mailtui.cli import main, query_text, split_paths_and_query
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mailtui", *args], capture_output=True, text=True, input=stdin, timeout=60
+    )
+
+
+def test_search_json_is_one_object_per_trace_in_time_order(tmp_path):
+    log = write_log(tmp_path, "mail.log", SEED + AMAVIS)
+    result = run("search", str(log), "--json")
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in objects] == ["util-ubuntu:307DF802B3", "mx1:4A1B2C3D4E"]
+    assert objects[0]["first_seen"] <= objects[1]["first_seen"]
+    assert objects[1]["message_id"] == "abc123@sender.org"
+
+
+def test_search_query_words_filter(tmp_path):
+    log = write_log(tmp_path, "mail.log", SEED + AMAVIS)
+    result = run("search", str(log), "from:ann@sender.org", "subject:quarterly", "--json")
+    assert [json.loads(line)["sender"] for line in result.stdout.splitlines()] == ["ann@sender.org"]
+    table = run("search", str(log), "to:billy@evil.example")
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith("TIME") and len(lines) == 2 and "billy@evil.example" in lines[1]
+
+
+def test_trace_by_queue_id_message_id_and_trace_id(tmp_path):
+    log = write_log(tmp_path, "mail.log", SEED + AMAVIS)
+    for ident in ("5B6C7D8E9F", "<abc123@sender.org>", "abc123@sender.org", "mx1:4A1B2C3D4E"):
+        result = run("trace", str(log), ident, "--json")
+        assert result.returncode == 0, (ident, result.stderr)
+        data = json.loads(result.stdout)
+        assert data["id"] == "mx1:4A1B2C3D4E"
+        assert all("text" in line for line in data["lines"])
+    human = run("trace", str(log), "307DF802B3")
+    assert "172.20.63.1 -> util-ubuntu (307DF802B3) -> mail.evil.example" in human.stdout
+    assert "removed" in human.stdout  # the raw lines are shown
+
+
+def test_trace_unknown_id_is_exit_1_with_one_line(tmp_path):
+    log = write_log(tmp_path, "mail.log", SEED)
+    result = run("trace", str(log), "NOSUCHID")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "NOSUCHID" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    missing = run("stats", str(tmp_path / "nope.log"))
+    assert missing.returncode == 2 and missing.stderr.strip().count("\n") == 0
+    assert "nope.log" in missing.stderr and "Traceback" not in missing.stderr
+    binary = tmp_path / "random.log"
+    binary.write_bytes(bytes(range(256)) * 4)
+    unknown = run("search", str(binary))
+    assert unknown.returncode == 2 and "unknown format" in unknown.stderr
+    log = write_log(tmp_path, "mail.log", SEED)
+    bad_query = run("search", str(log), "status:lost")
+    assert bad_query.returncode == 2 and "lost" in bad_query.stderr and "Traceback" not in bad_query.stderr
+    bad_format = run("search", str(log), "--format", "qmail")
+    assert bad_format.returncode == 2 and "qmail" in bad_format.stderr
+
+
+def test_good_and_missing_path_together_print_results_and_fail(tmp_path):
+    log = write_log(tmp_path, "mail.log", SEED)
+    result = run("search", str(log), str(tmp_path / "gone.log"), "--json")
+    assert len(result.stdout.splitlines()) == 1
+    assert result.returncode == 2 and "gone.log" in result.stderr
+
+
+def test_stats_json_counts_every_line(tmp_path):
+    log = write_log(
+        tmp_path, "mail.log", SEED + "Mar 11 10:00:00 mx1 kernel: [1.0] something else\n" + AMAVIS.lstrip()
+    )
+    result = run("stats", str(log), "--json")
+    data = json.loads(result.stdout)
+    assert data["lines"] == 7 + 1 + 15
+    assert data["lines_unrecognised"] == 1
+    (entry,) = data["files"]
+    assert entry["lines"] == data["lines"] and entry["unrecognised_examples"][0]["line"] == 8
+    assert data["messages"] == 2 and data["recipients"] == 2
+    assert data["messages_by_status"] == {"sent": 2}
+    assert data["top_senders"][0]["count"] == 1
+    assert sum(data["messages_per_hour"].values()) == 2
+
+
+def test_stdin_is_read_with_a_dash():
+    result = run("search", "-", "--json", stdin=SEED.lstrip("\n"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sender"] == "bob@example.com"
+
+
+def test_paths_and_query_words_are_told_apart(tmp_path):
+    log = write_log(tmp_path, "mail.log", SEED)
+    paths, words = split_paths_and_query([str(log), "from:bob@example.com", "invoice", "/var/log/x.log"])
+    assert paths == [str(log), "/var/log/x.log"]
+    assert words == ["from:bob@example.com", "invoice"]
+    assert query_text(["since:jan 11", "from:a to:b"]) == 'since:"jan 11" from:a to:b'
+
+
+def test_main_returns_status_instead_of_raising(tmp_path, capsys):
+    assert main(["stats", str(tmp_path / "missing")]) == 2
+    assert "missing" in capsys.readouterr().err
