@@ -171,26 +171,43 @@ def _cmd_stats(options: argparse.Namespace) -> int:
     return 2 if session.errors else 0
 
 
+def _ui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailtui",
+        usage="mailtui [--format F] [--year Y] [PATH...] [QUERY...]\n       mailtui {search,trace,stats} ...",
+        description="Open the logs in the terminal UI (the system's mail log when no path is given). "
+        "Commands for scripts: search, trace, stats (mailtui COMMAND --help).",
+    )
+    parser.add_argument("--version", action="version", version=f"mailtui {__version__}")
+    parser.add_argument(
+        "--format", default="auto", help="auto (default), syslog, postfix, sendmail, journal, exchange"
+    )
+    parser.add_argument(
+        "--year", type=int, help="year of syslog timestamps that have none (default: from file dates)"
+    )
+    parser.add_argument("args", nargs="*", metavar="PATH|QUERY")
+    return parser
+
+
 def _cmd_ui(argv: Sequence[str]) -> int:
-    try:
-        from mailtui.ui import run
-    except ImportError:
-        raise MailtuiError(
-            "the terminal UI is not built yet: use `mailtui search|trace|stats PATH...`"
-        ) from None
-    paths, words = split_paths_and_query(argv)
-    return run(paths or default_paths(), " ".join(words))
+    options = _ui_parser().parse_args(list(argv))
+    paths, words = split_paths_and_query(options.args)
+    query = query_text(words)
+    from mailtui.query import parse_query
+
+    parse_query(query)  # a bad query is reported before the screen opens
+    from mailtui.ui import run
+
+    return run(paths or default_paths(), query, fmt=options.format, year=options.year)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `mailtui` command; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if not args or (args[0] not in ("search", "trace", "stats") and not args[0].startswith("-")):
+        if not args or args[0] not in ("search", "trace", "stats"):
             return _cmd_ui(args)
         options = _parser().parse_args(args)
-        if options.command is None:
-            return _cmd_ui([])
         handler = {"search": _cmd_search, "trace": _cmd_trace, "stats": _cmd_stats}[options.command]
         return handler(options)
     except MailtuiError as error:

@@ -151,6 +151,10 @@ class Correlator:
             tx.seq = len(self._all)
             self._all.append(tx)
 
+    def transactions_so_far(self) -> List[Transaction]:
+        """Every transaction created so far, mail or not (cheap: for progress and snapshots)."""
+        return self._all
+
     def transactions(self) -> List[Transaction]:
         """Every transaction that describes mail (not ids that only appear in housekeeping lines)."""
         return [

@@ -450,7 +450,7 @@ def _to_predicate(values: List[str]) -> Predicate:
             if test(rcpt.address.lower()) or (rcpt.orig_address and test(rcpt.orig_address.lower())):
                 return True
         for hop in trace.hops:
-            for rcpt in hop.recipients.values():
+            for rcpt in list(hop.recipients.values()):
                 if test(rcpt.address.lower()) or (rcpt.orig_address and test(rcpt.orig_address.lower())):
                     return True
         return False
@@ -504,7 +504,7 @@ def _relay_predicate(field: str, values: List[str]) -> Predicate:
             if relay_test(rcpt.relay):
                 return True
         for hop in trace.hops:
-            for rcpt in hop.recipients.values():
+            for rcpt in list(hop.recipients.values()):
                 if relay_test(rcpt.relay):
                     return True
         return False
@@ -595,7 +595,7 @@ def _haystack(trace: Trace) -> str:
             )
             if text
         )
-        recipients.extend(hop.recipients.values())
+        recipients.extend(list(hop.recipients.values()))
     for rcpt in recipients:
         parts.extend(text for text in (rcpt.address, rcpt.orig_address, rcpt.relay) if text)
     return "\n".join(parts).lower()

@@ -10,9 +10,11 @@ The CLI and the UI build everything through :func:`open_logs`; scripts can too.
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import tzinfo
 from itertools import islice
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from mailtui import sources
 from mailtui.correlate import Correlator
@@ -28,7 +30,6 @@ FORMATS = ("auto", "syslog", "postfix", "sendmail", "journal", "exchange")
 EXAMPLES_PER_FILE = 5
 _DETECT_LINES = 200
 
-ProgressCallback = Callable[[int, int], None]
 #: Called with (file, line number, text) for each line no parser understood.
 UnrecognisedCallback = Callable[["LoadedFile", int, str], None]
 
@@ -137,13 +138,161 @@ def _merge_exchange(transactions: List[Transaction]) -> List[Transaction]:
     return result
 
 
+class Progress(NamedTuple):
+    """How far a load is: files and (uncompressed) bytes done, lines read, the file being read."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    lines: int
+    file: str
+
+
+class LoadCancelled(Exception):
+    """Raised inside :meth:`Loader.run` when :meth:`Loader.cancel` was called."""
+
+
+#: Lines between two looks at the clock (progress, snapshots, cancellation).
+_CHECK_EVERY = 8192
+
+
+class Loader:
+    """Reads, correlates and links logs, reporting progress and provisional results as it goes.
+
+    The UI runs :meth:`run` in a worker thread: ``progress`` is called about every ``interval``
+    seconds, ``snapshot`` with a provisional :class:`Session` first after ``first_snapshot``
+    seconds and then each time the number of transactions has doubled (so all the rebuilding
+    costs at most as much as the final link), and the final session is returned. Snapshot
+    traces share transactions that are still being filled: treat them as read-only and
+    provisional.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        *,
+        fmt: str = "auto",
+        year: Optional[int] = None,
+        local_tz: Optional[tzinfo] = None,
+        on_unrecognised: Optional[UnrecognisedCallback] = None,
+    ) -> None:
+        if fmt not in FORMATS:
+            raise MailtuiError(f"unknown format '{fmt}' (formats: {', '.join(FORMATS)})")
+        self.fmt = fmt
+        self.year = year
+        self.local_tz = local_tz
+        self.on_unrecognised = on_unrecognised
+        self.sources, self.errors = sources.expand_paths(paths)
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Ask a running load to stop (it raises :class:`LoadCancelled` at its next check)."""
+        self._cancelled = True
+
+    def run(
+        self,
+        progress: Optional[Callable[[Progress], None]] = None,
+        snapshot: Optional[Callable[[Session], None]] = None,
+        interval: float = 0.25,
+        first_snapshot: float = 0.3,
+    ) -> Session:
+        """Load everything; returns the final session."""
+        correlator = Correlator()
+        files: List[LoadedFile] = []
+        errors = list(self.errors)
+        exchange_transactions: List[Transaction] = []
+        pending_dsn: List[Tuple[Transaction, str, float, LineRef]] = []
+        total = sum(_size(source) for source in self.sources)
+        done_before = 0
+        started = time.monotonic()
+        next_progress = started + interval
+        next_snapshot = started + first_snapshot
+        snapshot_size = 0
+        lines = 0
+        for number, source in enumerate(self.sources):
+            head = [sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _DETECT_LINES)]
+            detected = _detect(head, self.fmt)
+            if detected is None:
+                errors.append(
+                    f"{source.name}: unknown format "
+                    "(not syslog, journal or Exchange message tracking; try --format)"
+                )
+                continue
+            loaded = LoadedFile(source, detected)
+            file_id = len(files)
+            files.append(loaded)
+            reader: Optional[exchange.ExchangeReader] = None
+            parser: Optional[EnvelopeParser] = None
+            if detected == "exchange":
+                reader = exchange.ExchangeReader(file_id, kind=exchange.log_kind(source.name))
+            else:
+                parser = EnvelopeParser(source.mtime, year=self.year, local_tz=self.local_tz)
+            feed = correlator.feed
+            on_unrecognised = self.on_unrecognised
+            for line_no, offset, raw in sources.iter_lines(source):
+                text = sources.decode(raw)
+                if reader is not None:
+                    understood = reader.feed(line_no, offset, text)
+                else:
+                    envelope = parser.parse(text)  # type: ignore[union-attr]
+                    understood = envelope is not None and feed(envelope, LineRef(file_id, line_no, offset))
+                loaded.count(line_no, text, understood)
+                if not understood and on_unrecognised is not None:
+                    on_unrecognised(loaded, line_no, text)
+                if line_no % _CHECK_EVERY:
+                    continue
+                if self._cancelled:
+                    raise LoadCancelled()
+                now = time.monotonic()
+                if progress is not None and now >= next_progress:
+                    next_progress = now + interval
+                    progress(
+                        Progress(
+                            number,
+                            len(self.sources),
+                            done_before + offset,
+                            total,
+                            lines + line_no,
+                            source.name,
+                        )
+                    )
+                if snapshot is not None and now >= next_snapshot:
+                    count = len(correlator.transactions_so_far())
+                    if count >= 2 * snapshot_size and count:
+                        snapshot_size = count
+                        snapshot(Session(list(files), build_traces(correlator.transactions()), list(errors)))
+            lines += loaded.lines
+            done_before += _size(source)
+            if reader is not None:
+                exchange_transactions.extend(reader.transactions())
+                pending_dsn.extend(reader.pending_dsn())
+            loaded.errors.extend(source.errors)
+            errors.extend(source.errors)
+            if progress is not None:
+                progress(Progress(number + 1, len(self.sources), done_before, total, lines, source.name))
+        merged = _merge_exchange(exchange_transactions)
+        exchange.attach_dsn_claims(pending_dsn, merged)
+        correlator.add(merged)
+        return Session(files, build_traces(correlator.transactions()), errors)
+
+
+def _size(source: sources.LogSource) -> int:
+    """Bytes a source will yield, as far as known up front (compressed files: their own size)."""
+    if source.data is not None:
+        return len(source.data)
+    try:
+        return os.stat(source.path).st_size
+    except OSError:
+        return 0
+
+
 def open_logs(
     paths: Sequence[str],
     *,
     fmt: str = "auto",
     year: Optional[int] = None,
     local_tz: Optional[tzinfo] = None,
-    progress: Optional[ProgressCallback] = None,
     on_unrecognised: Optional[UnrecognisedCallback] = None,
 ) -> Session:
     """Read, correlate and link the logs at `paths` (files, directories, globs, `-` for stdin).
@@ -153,57 +302,10 @@ def open_logs(
         fmt: one of :data:`FORMATS`; "auto" detects per file.
         year: the year of RFC 3164 timestamps (default: inferred from each file's mtime).
         local_tz: the zone of timestamps that carry none (default: this machine's).
-        progress: called with (files done, files total) after each file.
         on_unrecognised: called for every line no parser understood.
 
     Raises:
         MailtuiError: for an unknown `fmt`.
     """
-    if fmt not in FORMATS:
-        raise MailtuiError(f"unknown format '{fmt}' (formats: {', '.join(FORMATS)})")
-    found, errors = sources.expand_paths(paths)
-    correlator = Correlator()
-    files: List[LoadedFile] = []
-    exchange_transactions: List[Transaction] = []
-    pending_dsn: List[Tuple[Transaction, str, float, LineRef]] = []
-    for number, source in enumerate(found):
-        head = [sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _DETECT_LINES)]
-        detected = _detect(head, fmt)
-        if detected is None:
-            errors.append(
-                f"{source.name}: unknown format "
-                "(not syslog, journal or Exchange message tracking; try --format)"
-            )
-            continue
-        loaded = LoadedFile(source, detected)
-        file_id = len(files)
-        files.append(loaded)
-        if detected == "exchange":
-            reader = exchange.ExchangeReader(file_id, kind=exchange.log_kind(source.name))
-            for line_no, offset, raw in sources.iter_lines(source):
-                text = sources.decode(raw)
-                understood = reader.feed(line_no, offset, text)
-                loaded.count(line_no, text, understood)
-                if not understood and on_unrecognised is not None:
-                    on_unrecognised(loaded, line_no, text)
-            exchange_transactions.extend(reader.transactions())
-            pending_dsn.extend(reader.pending_dsn())
-        else:
-            parser = EnvelopeParser(source.mtime, year=year, local_tz=local_tz)
-            feed = correlator.feed
-            for line_no, offset, raw in sources.iter_lines(source):
-                text = sources.decode(raw)
-                envelope = parser.parse(text)
-                understood = envelope is not None and feed(envelope, LineRef(file_id, line_no, offset))
-                loaded.count(line_no, text, understood)
-                if not understood and on_unrecognised is not None:
-                    on_unrecognised(loaded, line_no, text)
-        loaded.errors.extend(source.errors)
-        errors.extend(source.errors)
-        if progress is not None:
-            progress(number + 1, len(found))
-    merged = _merge_exchange(exchange_transactions)
-    exchange.attach_dsn_claims(pending_dsn, merged)
-    correlator.add(merged)
-    traces = build_traces(correlator.transactions())
-    return Session(files, traces, errors)
+    loader = Loader(paths, fmt=fmt, year=year, local_tz=local_tz, on_unrecognised=on_unrecognised)
+    return loader.run()
