@@ -184,6 +184,8 @@ class Loader:
         self.local_tz = local_tz
         self.on_unrecognised = on_unrecognised
         self.sources, self.errors = sources.expand_paths(paths)
+        #: Files found in a directory that are not in a format mailtui reads.
+        self.skipped: List[str] = []
         self._cancelled = False
 
     def cancel(self) -> None:
@@ -213,6 +215,9 @@ class Loader:
         for number, source in enumerate(self.sources):
             head = [sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _DETECT_LINES)]
             detected = _detect(head, self.fmt)
+            if detected is None and source.from_directory:
+                self.skipped.append(f"{source.name}: not a mail log mailtui reads (skipped)")
+                continue
             if detected is None:
                 errors.append(
                     f"{source.name}: unknown format "

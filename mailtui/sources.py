@@ -23,7 +23,7 @@ import stat
 import sys
 import time
 import zlib
-from typing import BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from mailtui.model import MailtuiError
 
@@ -78,7 +78,7 @@ def decode(raw: bytes) -> str:
 class LogSource:
     """One input to read: a file (plain or compressed) or stdin."""
 
-    __slots__ = ("compression", "data", "errors", "mtime", "name", "path")
+    __slots__ = ("compression", "data", "errors", "from_directory", "mtime", "name", "path")
 
     def __init__(
         self,
@@ -100,6 +100,9 @@ class LogSource:
         self.data = data
         #: Problems met while reading, one line each ("mail.log.2.gz: truncated gzip stream ...").
         self.errors: List[str] = []
+        #: Found by scanning a directory (not named by the user): a file of another format is
+        #: skipped quietly instead of reported as an error.
+        self.from_directory = False
 
     def __repr__(self) -> str:
         return f"LogSource(path={self.path!r}, name={self.name!r}, compression={self.compression!r})"
@@ -162,7 +165,7 @@ def _is_log_name(name: str) -> bool:
     if lower.startswith(_LOG_PREFIXES):
         return True
     base = _rotation_key(lower)[0]
-    return base.endswith(".log")
+    return base.endswith((".log", ".json"))
 
 
 def _open_file_source(path: str, st: os.stat_result) -> Tuple[Optional[LogSource], Optional[str]]:
@@ -200,19 +203,28 @@ def _order_family_members(entries: List[Tuple[str, os.stat_result]]) -> List[Tup
     return result
 
 
-def _directory_logs(path: str) -> Tuple[List[Tuple[str, os.stat_result]], List[str]]:
-    """Mail logs directly inside a directory, grouped by family (families by name), oldest first."""
+#: How deep a directory argument is searched (`samples/` holds `postfix/relay/mx1.log`).
+MAX_DEPTH = 4
+
+
+def _directory_logs(path: str, depth: int = 0) -> Tuple[List[Tuple[str, os.stat_result]], List[str]]:
+    """Mail logs inside a directory and its subdirectories (not hidden ones, not through symlinks),
+    grouped by family (families by name), oldest first; each subdirectory after the files."""
     errors: List[str] = []
     found: List[Tuple[str, os.stat_result]] = []
+    subdirectories: List[str] = []
     try:
         with os.scandir(path) as it:
             entries = sorted(it, key=lambda entry: entry.name)
     except OSError as exc:
         return [], [f"{path}: {_reason(exc)}"]
     for entry in entries:
+        full = os.path.join(path, entry.name)
+        if depth < MAX_DEPTH and not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+            subdirectories.append(full)
+            continue
         if not _is_log_name(entry.name):
             continue
-        full = os.path.join(path, entry.name)
         try:
             st = os.stat(full)
         except OSError as exc:
@@ -220,14 +232,18 @@ def _directory_logs(path: str) -> Tuple[List[Tuple[str, os.stat_result]], List[s
             continue
         if stat.S_ISREG(st.st_mode):
             found.append((full, st))
-    if not found and not errors:
-        errors.append(f"{path}: no mail logs in this directory")
     families: Dict[str, List[Tuple[str, os.stat_result]]] = {}
     for full, st in found:
         families.setdefault(_rotation_key(os.path.basename(full))[0].lower(), []).append((full, st))
     ordered: List[Tuple[str, os.stat_result]] = []
     for base in sorted(families):
         ordered.extend(_order_family_members(families[base]))
+    for directory in subdirectories:
+        more, more_errors = _directory_logs(directory, depth + 1)
+        ordered.extend(more)
+        errors.extend(more_errors)
+    if depth == 0 and not ordered and not errors:
+        errors.append(f"{path}: no mail logs in this directory")
     return ordered, errors
 
 
@@ -251,6 +267,7 @@ def expand_paths(paths: Sequence[str]) -> Tuple[List[LogSource], List[str]]:
     # Each item: ("file", path, stat) or ("stdin", "-", None). Files of one argument are one group.
     groups: List[List[Tuple[str, Optional[os.stat_result]]]] = []
     stdin_seen = False
+    scanned: Set[str] = set()
     for arg in paths:
         if arg == "-":
             if stdin_seen:
@@ -288,6 +305,7 @@ def expand_paths(paths: Sequence[str]) -> Tuple[List[LogSource], List[str]]:
                 found, dir_errors = _directory_logs(path)
                 errors.extend(dir_errors)
                 group.extend(found)
+                scanned.update(full for full, _st in found)
             elif stat.S_ISREG(st.st_mode):
                 group.append((path, st))
             else:
@@ -316,6 +334,7 @@ def expand_paths(paths: Sequence[str]) -> Tuple[List[LogSource], List[str]]:
         if error is not None:
             errors.append(error)
         elif source is not None:
+            source.from_directory = path in scanned
             sources.append(source)
     return sources, errors
 

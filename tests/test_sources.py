@@ -247,7 +247,26 @@ def test_directory_rotation_order_and_filtering(tmp_path: Path) -> None:
         "MSGTRK20140221-1.LOG",
         "syslog.1",
         "syslog",
+        "mail.log",  # sub/mail.log: subdirectories come after the directory's own files
     ]
+    assert all(source.from_directory for source in found)
+    assert found[-1].path == str(tmp_path / "sub" / "mail.log")
+
+
+def test_directory_scan_skips_other_formats_quietly_but_named_files_fail(tmp_path: Path) -> None:
+    from mailtui.session import Loader
+
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "deep" / "er" / "mail.log").write_bytes(
+        b"Mar 11 09:00:00 mx1 postfix/qmgr[5]: ABCDEF1234: from=<a@b.c>, size=1, nrcpt=1 (queue active)\n"
+    )
+    (tmp_path / "app.log").write_bytes(b"GET / HTTP/1.1 200\n" * 3)
+    loader = Loader([str(tmp_path)])
+    session = loader.run()
+    assert [loaded.name for loaded in session.files] == [str(tmp_path / "deep" / "er" / "mail.log")]
+    assert session.errors == [] and "app.log" in loader.skipped[0]
+    named = Loader([str(tmp_path / "app.log")]).run()
+    assert "unknown format" in named.errors[0]
 
 
 def test_command_line_order_kept_for_unrelated_files_and_families_gathered(tmp_path: Path) -> None:
