@@ -216,11 +216,15 @@ def build_traces(transactions: Sequence[Transaction]) -> List[Trace]:
     uf = _UnionFind(len(transactions))
     hop_links: List[Link] = []
     child_links: List[Link] = []
+    seen_links = set()
     for tx in transactions:
         for claim in tx.claims:
             target = _resolve(tx, claim, index)
             if target is None:
                 continue
+            if (claim.kind, id(tx), id(target)) in seen_links:
+                continue  # one line per recipient often names the same next hop
+            seen_links.add((claim.kind, id(tx), id(target)))
             link = Link(claim.kind, tx, target, claim.proof)
             if claim.kind in HOP_LINKS:
                 uf.union(pos[id(tx)], pos[id(target)])

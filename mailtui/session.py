@@ -16,7 +16,7 @@ from datetime import tzinfo
 from itertools import islice
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from mailtui import sources
+from mailtui import sources, timehints
 from mailtui.correlate import Correlator
 from mailtui.envelope import EnvelopeParser, detect_syslog
 from mailtui.link import build_traces
@@ -29,6 +29,8 @@ FORMATS = ("auto", "syslog", "postfix", "sendmail", "journal", "exchange")
 #: How many unrecognised lines per file `stats` shows as examples.
 EXAMPLES_PER_FILE = 5
 _DETECT_LINES = 200
+#: Lines searched for queue ids that tell the year (see :mod:`mailtui.timehints`).
+_HINT_LINES = 5000
 
 #: Called with (file, line number, text) for each line no parser understood.
 UnrecognisedCallback = Callable[["LoadedFile", int, str], None]
@@ -232,7 +234,13 @@ class Loader:
             if detected == "exchange":
                 reader = exchange.ExchangeReader(file_id, kind=exchange.log_kind(source.name))
             else:
-                parser = EnvelopeParser(source.mtime, year=self.year, local_tz=self.local_tz)
+                year = self.year
+                if year is None:
+                    hint_lines = (
+                        sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _HINT_LINES)
+                    )
+                    year = timehints.first_line_year(hint_lines, timehints.year_from_mtime(source.mtime))
+                parser = EnvelopeParser(source.mtime, year=year, local_tz=self.local_tz)
             feed = correlator.feed
             on_unrecognised = self.on_unrecognised
             for line_no, offset, raw in sources.iter_lines(source):
