@@ -24,6 +24,11 @@ REUSE_GAP_SECONDS = 3600.0
 _FINAL = frozenset({"sent", "bounced", "expired", "rejected", "discarded"})
 _DSN_IN_TEXT = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 _SM_DELAY = re.compile(r"(?:(\d+)\+)?(\d+):(\d\d):(\d\d)")
+#: Dovecot's LMTP/LDA saying where a message went: `lmtp(user)<pid><session>: msgid=<m>: saved mail to INBOX`.
+_DOVECOT_SAVED = re.compile(
+    r"(?:lmtp|lda)\(([^)]*)\)[^ ]*: (?:[\w+/]+: )?(?:sieve: )?msgid=<([^>]*)>: "
+    r"(?:saved mail to|stored mail into mailbox) "
+)
 _MILTERS = ("opendkim", "opendmarc", "mimedefang", "spamass-milter", "clamav-milter", "rspamd", "MailScanner")
 
 
@@ -77,6 +82,7 @@ class Correlator:
         self._open: Dict[Tuple[str, str, str], Transaction] = {}
         self._closed: Dict[Tuple[str, str, str], Transaction] = {}
         self._by_host_qid: Dict[Tuple[str, str], Transaction] = {}
+        self._by_host_message_id: Dict[Tuple[str, str], Transaction] = {}
         self._sessions: Dict[Tuple[str, str, Optional[int]], _Session] = {}
         self._all: List[Transaction] = []
 
@@ -137,6 +143,13 @@ class Correlator:
             return True
         if program.startswith("amavis"):
             return self._amavis(env, ref)
+        if program == "dovecot" or program.startswith("dovecot/"):
+            saved = _DOVECOT_SAVED.match(env.body)
+            tx = self._by_host_message_id.get((env.host, saved.group(2))) if saved else None
+            if tx is not None:
+                tx.touch(env.ts, ref)  # the mailbox side of an LMTP delivery: shown with its mail
+                return True
+            return False
         if program.startswith(_MILTERS):
             qid = env.body.partition(":")[0].strip()
             tx = self._on_host(env.host, qid)
@@ -275,6 +288,8 @@ class Correlator:
         self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
     ) -> None:
         tx.message_id = data["message_id"] or tx.message_id
+        if tx.message_id:
+            self._by_host_message_id[(tx.server, tx.message_id)] = tx
 
     def _pf_header(
         self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]

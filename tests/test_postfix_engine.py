@@ -281,3 +281,14 @@ def test_search_json_object_has_contract_keys(logdir):
         "line": 1,
         "text": SEED.strip().splitlines()[0],
     }
+
+
+def test_dovecot_saved_lines_join_their_mail_by_message_id(logdir):
+    dovecot = (
+        "Mar 11 10:00:04 mx1 dovecot: lmtp(bob@example.com)<4021><Xy12>: msgid=<abc123@sender.org>: saved mail to INBOX\n"
+        "Mar 11 10:00:05 mx1 dovecot: lmtp(bob@example.com)<4021><Xy13>: msgid=<unknown@x>: saved mail to INBOX\n"
+    )
+    session = load(logdir("mail.log", AMAVIS.lstrip() + dovecot))
+    (trace,) = session.traces
+    assert any("saved mail to INBOX" in text for text in texts(session, trace))
+    assert session.files[0].unrecognised == 1  # the second one names a mail that is not in the log
