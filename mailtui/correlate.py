@@ -224,6 +224,8 @@ class Correlator:
         if action == "proxy-accept" and "queued_as" in data:
             tx = self._on_host(env.host, data["queued_as"])
             if tx is not None:
+                # A before-queue filter: the queue file was made by the reinjection smtpd
+                # (client localhost); the real client is this session's.
                 tx.touch(env.ts, ref)
                 if session is not None:
                     tx.lines.extend(session.lines)
@@ -231,6 +233,8 @@ class Correlator:
                     if tx.client_ip in (None, "127.0.0.1", "::1"):
                         tx.client, tx.client_ip = session.client, session.client_ip
                 return
+        if not data["client_ip"] and session is not None:
+            data["client"], data["client_ip"] = session.client or "", session.client_ip or ""
         if action in ("reject", "defer", "discard", "proxy-reject"):
             tx = self._new("postfix", env.host, "postfix", "NOQUEUE", env)
             tx.touch(env.ts, ref)

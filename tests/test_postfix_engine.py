@@ -292,3 +292,24 @@ def test_dovecot_saved_lines_join_their_mail_by_message_id(logdir):
     (trace,) = session.traces
     assert any("saved mail to INBOX" in text for text in texts(session, trace))
     assert session.files[0].unrecognised == 1  # the second one names a mail that is not in the log
+
+
+def test_before_queue_proxy_gives_the_real_client_to_the_reinjected_mail(logdir):
+    session = load(
+        logdir(
+            "mail.log",
+            """
+            Nov 16 11:00:10 server postfix/smtpd[28914]: connect from mx139.example.net[103.28.42.139]
+            Nov 16 11:00:20 server postfix/smtpd[28944]: connect from localhost.localdomain[127.0.0.1]
+            Nov 16 11:00:20 server postfix/smtpd[28944]: A0320E00C3: client=localhost.localdomain[127.0.0.1]
+            Nov 16 11:00:20 server postfix/cleanup[28945]: A0320E00C3: message-id=<cm.1@cmail19.com>
+            Nov 16 11:00:20 server postfix/qmgr[26163]: A0320E00C3: from=<news@cmail19.com>, size=142646, nrcpt=1 (queue active)
+            Nov 16 11:00:20 server postfix/smtpd[28914]: proxy-accept: END-OF-MESSAGE: 250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as A0320E00C3; from=<news@cmail19.com> to=<user@test.com> proto=ESMTP helo=<mx139.example.net>
+            Nov 16 11:00:20 server postfix/smtpd[28914]: disconnect from mx139.example.net[103.28.42.139] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5
+            """,
+        )
+    )
+    (trace,) = session.traces
+    assert (trace.client, trace.client_ip) == ("mx139.example.net", "103.28.42.139")
+    assert [ref.line for ref in trace.lines] == [1, 2, 3, 4, 5, 6, 7]
+    assert session.files[0].unrecognised == 0

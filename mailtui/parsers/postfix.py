@@ -57,6 +57,8 @@ _WHATSUP = re.compile(
     r": "
     r"(\S+) from ([^\[\s]*)\[([^\]]*)\](?::\d+)?: (.*)"
 )
+#: Before-queue content filter verdicts: `proxy-accept: END-OF-MESSAGE: 250 ... queued as QID; from=<a> ...`.
+_PROXY = re.compile(r"(proxy-accept|proxy-reject): (\S+): (.*)")
 _TRAILER_FIELD = re.compile(r"(from|to|proto|helo|sasl_username)=<?([^>\s]*)>?")
 
 #: Replies that name the next hop's queue: `queued as X`, Sendmail's `X Message accepted for delivery`,
@@ -242,6 +244,9 @@ def parse(daemon: str, body: str) -> Optional[PostfixEvent]:
     whatsup = _WHATSUP.match(body)
     if whatsup:  # postscreen and pre-3.x proxy lines without NOQUEUE
         return _whatsup("", whatsup.groups())
+    proxy = _PROXY.match(body)
+    if proxy:
+        return _whatsup("", (proxy.group(1), proxy.group(2), "", "", proxy.group(3)))
     if _KNOWN_PLAIN.match(body):
         return PostfixEvent("info", "", {"text": body})
     return None
