@@ -76,7 +76,7 @@ _KNOWN_PLAIN = re.compile(
     r"SSL_accept error|SSL_connect error|TLS |improper command pipelining|CONNECT from|PASS (?:NEW|OLD)|"
     r"DNSBL rank|PREGREET|HANGUP after|COMMAND (?:PIPELINING|TIME LIMIT|COUNT LIMIT|LENGTH LIMIT)|"
     r"BARE NEWLINE|NON-SMTP COMMAND|(?:ALLOWLISTED|DENYLISTED|WHITELISTED|BLACKLISTED|WHITELIST VETO|"
-    r"ALLOWLIST VETO|DISCONNECT) |DATA without|BDAT without|Unsupported|daemon started|terminating on|"
+    r"ALLOWLIST VETO|DISCONNECT) |DATA without|BDAT without|daemon started|terminating on|"
     r"reload |refreshing|addr \S+ listed by|connect to |host \S+ refused|Deleted: |Requeued: |"
     r"postfix/|NOQUEUE: |proxy-accept: |proxy-reject: |SASL |lost connection with|conversation with|"
     r"enabling PIX|table |dict_|mail system|Postfix |auto_clnt|using backwards-compatible|"
