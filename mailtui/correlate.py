@@ -13,7 +13,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from mailtui.model import Envelope, LineRef, LinkClaim, Recipient, Transaction
-from mailtui.parsers import amavis, postfix, sendmail
+from mailtui.parsers import amavis, postfix, replies, sendmail
 from mailtui.parsers.postfix import PostfixEvent, split_host_ip
 from mailtui.parsers.sendmail import SendmailEvent
 
@@ -22,7 +22,6 @@ LATE_LINE_SECONDS = 120.0
 #: A new `client=`/`uid=` this long after the last line of an open id means the id was reused.
 REUSE_GAP_SECONDS = 3600.0
 _FINAL = frozenset({"sent", "bounced", "expired", "rejected", "discarded"})
-_DSN_IN_TEXT = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 _SM_DELAY = re.compile(r"(?:(\d+)\+)?(\d+):(\d\d):(\d\d)")
 #: Dovecot's LMTP/LDA saying where a message went: `lmtp(user)<pid><session>: msgid=<m>: saved mail to INBOX`.
 _DOVECOT_SAVED = re.compile(
@@ -44,35 +43,12 @@ class _Session:
         self.transactions: List[Transaction] = []
 
 
-def _text_dsn(text: str) -> Optional[str]:
-    match = _DSN_IN_TEXT.search(text)
-    return match.group(1) if match else None
-
-
 def _sendmail_delay(value: Optional[str]) -> Optional[float]:
     match = _SM_DELAY.match(value or "")
     if match is None:
         return None
     days, hours, minutes, seconds = match.groups()
     return float(int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds))
-
-
-def _next_hop_claims(reply: str, relay_host: str, ts: float, ref: LineRef) -> List[LinkClaim]:
-    """What a delivery reply says about the next hop's queue (see CORRELATION.md, cross-system links)."""
-    claims = []
-    queued = postfix.QUEUED_AS.search(reply)
-    if queued:
-        claims.append(LinkClaim("queued-as", queued.group(1), relay_host, ts, ref))
-    accepted = postfix.ACCEPTED_FOR_DELIVERY.search(reply)
-    if accepted:
-        claims.append(LinkClaim("accepted-for-delivery", accepted.group(1), relay_host, ts, ref))
-    internal = postfix.EXCHANGE_INTERNAL.search(reply)
-    if internal:
-        claims.append(LinkClaim("exchange-internalid", internal.group(1), internal.group(2), ts, ref))
-    forwarded = postfix.FORWARDED_AS.search(reply)
-    if forwarded:
-        claims.append(LinkClaim("forwarded-as", forwarded.group(1), "", ts, ref))
-    return claims
 
 
 class Correlator:
@@ -245,7 +221,7 @@ class Correlator:
             tx.reason = data["text"]
             if data.get("to"):
                 rcpt = tx.recipient(data["to"])
-                _set_outcome(rcpt, tx.status, env, data["text"], _text_dsn(data["text"]))
+                _set_outcome(rcpt, tx.status, env, data["text"], replies.dsn_in(data["text"]))
             if session is not None:
                 tx.lines[:0] = session.lines
                 session.transactions.append(tx)
@@ -320,13 +296,13 @@ class Correlator:
             tx.reason = f"milter-{action}: {data['text']}"
             for rcpt in tx.recipients.values():
                 if rcpt.status not in _FINAL:
-                    _set_outcome(rcpt, tx.status, env, data["text"], _text_dsn(data["text"]))
+                    _set_outcome(rcpt, tx.status, env, data["text"], replies.dsn_in(data["text"]))
         if tx.sender is None and "from" in data:
             tx.sender = data["from"]
         if data.get("to"):
             rcpt = tx.recipient(data["to"])
             if tx.status in ("rejected", "discarded"):
-                _set_outcome(rcpt, tx.status, env, data["text"], _text_dsn(data["text"]))
+                _set_outcome(rcpt, tx.status, env, data["text"], replies.dsn_in(data["text"]))
 
     def _pf_action(
         self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
@@ -335,7 +311,9 @@ class Correlator:
         if data["action"] not in ("reject", "defer"):
             return
         if data["stage"] == "RCPT" and data.get("to"):
-            _set_outcome(tx.recipient(data["to"]), "rejected", env, data["text"], _text_dsn(data["text"]))
+            _set_outcome(
+                tx.recipient(data["to"]), "rejected", env, data["text"], replies.dsn_in(data["text"])
+            )
         else:
             tx.status = "rejected"
             tx.reason = data["text"]
@@ -362,7 +340,7 @@ class Correlator:
         target = relay_ip or relay_host or ""
         if daemon in ("local", "virtual", "pipe"):
             target = ""
-        tx.claims.extend(_next_hop_claims(reply, target, env.ts, ref))
+        tx.claims.extend(replies.next_hop_claims(reply, target, env.ts, ref))
 
     def _pf_notification(
         self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
@@ -476,7 +454,7 @@ class Correlator:
                 response = stat.partition(" ")[2].strip("() ") if stat.startswith("Sent") else stat[10:]
             _set_outcome(rcpt, status, env, response, data.get("dsn"))
         if stat:
-            tx.claims.extend(_next_hop_claims(stat, target, env.ts, ref))
+            tx.claims.extend(replies.next_hop_claims(stat, target, env.ts, ref))
 
     def _sm_reject(self, tx: Transaction, env: Envelope, data: Dict[str, str]) -> None:
         text = data.get("reject", "")
@@ -486,7 +464,7 @@ class Correlator:
         tx.client_ip = tx.client_ip or ip
         arg1 = sendmail.strip_address(data.get("arg1", ""))
         if ruleset == "check_rcpt" and arg1:
-            _set_outcome(tx.recipient(arg1), "rejected", env, text, _text_dsn(text))
+            _set_outcome(tx.recipient(arg1), "rejected", env, text, replies.dsn_in(text))
         elif ruleset == "check_mail" and tx.sender is None:
             tx.sender = arg1
         if not any(r.status not in ("rejected",) for r in tx.recipients.values()):
@@ -514,7 +492,7 @@ def _set_outcome(
         return  # an older retry read after the final word (files merged out of order)
     rcpt.status = status
     rcpt.response = response
-    rcpt.dsn = dsn or _text_dsn(response or "") or rcpt.dsn
+    rcpt.dsn = dsn or replies.dsn_in(response or "") or rcpt.dsn
     rcpt.ts = env.ts
     rcpt.final_server = env.host
 

@@ -35,6 +35,7 @@ import re
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from mailtui.model import LineRef, LinkClaim, Recipient, Transaction
+from mailtui.parsers import replies
 
 # ---------------------------------------------------------------------------------------------------
 # Layouts
@@ -111,9 +112,6 @@ LOG_KINDS = ("MSGTRKMA", "MSGTRKMD", "MSGTRKMS", "MSGTRK")
 _DATE = re.compile(
     r"\s*(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s*(Z|[+-]\d\d:?\d\d)?\s*\Z"
 )
-_INTERNAL_ID = re.compile(r"\[\s*InternalId\s*=\s*(\d+)\s*,\s*Hostname\s*=\s*([^\]\s,]+)\s*\]")
-_DSN_CODE = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
-_QUEUED_AS = re.compile(r"\bqueued as ([0-9A-Za-z]{6,})\b")
 _LED = re.compile(r"\{LED=([^}]*)\}")
 #: A `;`-separated piece that starts a new recipient's status (anything else continues the previous
 #: one, e.g. `550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found ...`).
@@ -568,8 +566,7 @@ class ExchangeReader:
             for address, status in zip(addresses, statuses):
                 self._final(tx, address, "sent", status, ts, relay=relay, mailer=get("source") or "SMTP")
             texts = (get("recipient-status"), get("source-context"))
-            self._claim_internal_ids(tx, texts, ts, ref)
-            self._claim_queued_as(tx, texts, host or get("server-ip"), ts, ref)
+            self._claim_next_hops(tx, texts, host or get("server-ip"), ts, ref)
         elif event in ("DELIVER", "DUPLICATEDELIVER"):
             for address, status in zip(addresses, statuses):
                 self._final(tx, address, "sent", status, ts, relay="mailbox", mailer="STOREDRIVER")
@@ -634,7 +631,7 @@ class ExchangeReader:
         rcpt.status = status
         response = _response(text)
         rcpt.response = response
-        match = _DSN_CODE.search(response) if response else None
+        match = replies.DSN_CODE.search(response) if response else None
         rcpt.dsn = match.group(1) if match else None
         rcpt.relay = relay
         if mailer is not None:
@@ -665,30 +662,16 @@ class ExchangeReader:
 
     # -- links -------------------------------------------------------------------------------------
 
-    def _claim_internal_ids(self, tx: Transaction, texts: Sequence[str], ts: float, ref: LineRef) -> None:
-        """`250 2.6.0 <msgid> [InternalId=N, Hostname=H] ... Queued mail for delivery` → next hop's id."""
-        seen = set()
-        for text in texts:
-            if not text or "InternalId" not in text:
-                continue
-            for match in _INTERNAL_ID.finditer(text):
-                key = (match.group(1), match.group(2))
-                if key not in seen:
-                    seen.add(key)
-                    tx.claims.append(LinkClaim("exchange-internalid", key[0], key[1], ts, ref))
-
-    def _claim_queued_as(
+    def _claim_next_hops(
         self, tx: Transaction, texts: Sequence[str], host: str, ts: float, ref: LineRef
     ) -> None:
-        """A SEND to Postfix: `250 2.0.0 Ok: queued as QID` names the next server's queue id."""
-        seen = set()
+        """A SEND's reply names the next server's id: `[InternalId=N, Hostname=H]`, `queued as QID`."""
+        seen = {(claim.kind, claim.target_id, claim.target_host) for claim in tx.claims}
         for text in texts:
-            if not text or "queued as" not in text:
-                continue
-            for match in _QUEUED_AS.finditer(text):
-                if match.group(1) not in seen:
-                    seen.add(match.group(1))
-                    tx.claims.append(LinkClaim("queued-as", match.group(1), host, ts, ref))
+            for claim in replies.next_hop_claims(text, host, ts, ref) if text else ():
+                if (claim.kind, claim.target_id, claim.target_host) not in seen:
+                    seen.add((claim.kind, claim.target_id, claim.target_host))
+                    tx.claims.append(claim)
 
     def _dsn(self, tx: Transaction, reference: str, ts: float, ref: LineRef) -> None:
         item = _PendingDsn(tx, _strip_brackets(reference), ts, ref)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Dict, NamedTuple, Optional, Tuple
 
+from mailtui.parsers.replies import QUEUED_AS
+
 #: Daemons Postfix ships (the last component of the syslog tag: `postfix/submission/smtpd` → smtpd).
 DAEMONS = frozenset(
     {
@@ -61,12 +63,6 @@ _WHATSUP = re.compile(
 _PROXY = re.compile(r"(proxy-accept|proxy-reject): (\S+): (.*)")
 _TRAILER_FIELD = re.compile(r"(from|to|proto|helo|sasl_username)=<?([^>\s]*)>?")
 
-#: Replies that name the next hop's queue: `queued as X`, Sendmail's `X Message accepted for delivery`,
-#: Exchange's `[InternalId=N, Hostname=H]`, local(8)'s `forwarded as X`.
-QUEUED_AS = re.compile(r"queued as (" + _QID + r")\b")
-ACCEPTED_FOR_DELIVERY = re.compile(r"\b([0-9A-Za-x]{8,9}\d{5,6}) Message accepted for delivery")
-EXCHANGE_INTERNAL = re.compile(r"\[InternalId=(\d+), Hostname=([^\]\s,]+)\]")
-FORWARDED_AS = re.compile(r"forwarded as (" + _QID + r")\b")
 _DISCARDED_REPLY = re.compile(r"\b2\.7\.0 Ok,? discarded\b|\bOk, discarded\b", re.IGNORECASE)
 
 #: Lines without a queue id that Postfix writes and mailtui knows (counted as recognised).
