@@ -194,6 +194,10 @@ def merge_recipients(hops: Sequence[Transaction]) -> List[Recipient]:
                 merged[rcpt.address.lower()] = copy
                 order.append(copy)
                 continue
+            if existing.status not in ("sent", "in-queue"):
+                # The earlier hop never handed this recipient over (bounced, expired...): what the
+                # next hop logged is the other side of that refusal, not a later fate.
+                continue
             for name in ("dsn", "response", "relay", "final_server", "ts", "delay", "delays", "mailer"):
                 setattr(existing, name, getattr(rcpt, name))
             existing.status = status

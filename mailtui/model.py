@@ -340,7 +340,9 @@ class Trace:
 
     @property
     def sender(self) -> Optional[str]:
-        return next((hop.sender for hop in self.hops if hop.sender is not None), None)
+        """The envelope sender; a qualified address (`alice@host`) over a bare local name (`alice`)."""
+        senders = [hop.sender for hop in self.hops if hop.sender is not None]
+        return next((s for s in senders if "@" in s), senders[0] if senders else None)
 
     @property
     def subject(self) -> Optional[str]:
