@@ -763,7 +763,7 @@ def envelope_summary(session: Session) -> List[tuple]:
             t.id.replace(host, "HOST"),
             t.status,
             (t.sender or "").replace(host, "HOST"),
-            t.message_id,
+            (t.message_id or "").replace(host, "HOST"),
             tuple(sorted(statuses(t).items())),
             int(t.first_seen),
             int(t.last_seen),
