@@ -9,7 +9,7 @@ format, query), 1 for "nothing found" (`trace` with an unknown id).
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import re
 import shutil
@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from mailtui import __version__
 from mailtui.model import MailtuiError
-from mailtui.sanitize import visible
+from mailtui.sanitize import json_line, visible
 
 #: Where the system's mail log usually is, tried in order when no path is given.
 DEFAULT_LOGS = ("/var/log/mail.log", "/var/log/maillog", "/var/log/mail/mail.log")
@@ -127,7 +127,7 @@ def _cmd_search(options: argparse.Namespace) -> int:
         _print(table_header(width))
     for trace in session.search(query):
         if options.json:
-            _print(json.dumps(trace_json(trace, session), ensure_ascii=False))
+            _print(json_line(trace_json(trace, session)))
         else:
             _print(table_row(trace, width))
     return 2 if session.errors else 0
@@ -150,7 +150,7 @@ def _cmd_trace(options: argparse.Namespace) -> int:
         return 1
     for trace in found:
         if options.json:
-            _print(json.dumps(trace_json(trace, session, with_text=True), ensure_ascii=False))
+            _print(json_line(trace_json(trace, session, with_text=True)))
         else:
             _print(trace_report(trace, session))
     return 2 if session.errors else 0
@@ -165,9 +165,11 @@ def _cmd_stats(options: argparse.Namespace) -> int:
     session = _load(paths, options)
     stats = compute_stats(session, session.search(query))
     if options.json:
-        _print(json.dumps(stats, ensure_ascii=False))
+        _print(json_line(stats))
     else:
-        _print(visible(stats_text(stats)).replace("\u240a", "\n"))
+        # Line by line: a newline inside a log value (journald messages may hold one) must show
+        # as a glyph, not start a line of its own that reads like one of ours.
+        _print("\n".join(visible(line) for line in stats_text(stats).split("\n")))
     return 2 if session.errors else 0
 
 
@@ -204,6 +206,11 @@ def _cmd_ui(argv: Sequence[str]) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `mailtui` command; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    # Log text may hold characters the terminal's encoding cannot show (an ASCII locale): print
+    # them as \\x.. escapes instead of dying with UnicodeEncodeError halfway through the output.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
         if not args or args[0] not in ("search", "trace", "stats"):
             return _cmd_ui(args)

@@ -355,7 +355,9 @@ class Correlator:
             for rcpt in tx.recipients.values():
                 if rcpt.status not in _FINAL:
                     _set_outcome(rcpt, "discarded", env, tx.reason, rcpt.dsn)
-            if not tx.recipients:
+            # A queue id seen in nothing but this line says no more than "some file was deleted":
+            # it must not become a message of its own (issue 4).
+            if not tx.recipients and len(tx.lines) > 1:
                 tx.status = "discarded"
         elif data["how"] in ("discarded", "canceled"):
             tx.status = tx.status or ("discarded" if data["how"] == "discarded" else "rejected")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Dict
 
 # C0 controls (but TAB) → Control Pictures (U+2400+), DEL → U+2421, C1 controls → U+FFFD, and the
@@ -22,3 +24,16 @@ def clip(text: str, width: int) -> str:
     if width <= 0:
         return ""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+#: Characters JSON may carry raw (json.dumps with ensure_ascii=False) that a terminal acts on or that
+#: reorder text: DEL, C1 controls, bidi controls, line/paragraph separators, lone surrogates.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def json_line(value: object) -> str:
+    """One line of JSON that is safe to print to a terminal: the same data as ``json.dumps``, with
+    UTF-8 text kept readable but every character a terminal could act on written as a ``\\uXXXX``
+    escape (C0 controls are escaped by json itself), so `json.loads` gives back the original text."""
+    text = json.dumps(value, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

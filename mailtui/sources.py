@@ -35,10 +35,14 @@ MAX_LINE = 1 << 20
 _PREAD_WINDOW = 1 << 16
 
 _MAGIC = (
-    (b"\x1f\x8b", "gz"),
-    (b"BZh", "bz2"),
+    (b"\x1f\x8b\x08", "gz"),  # deflate: the only method gzip has
     (b"\xfd7zXZ\x00", "xz"),
 )
+#: bzip2: "BZh", the block size digit, then a block's or the end's magic. "BZh" alone is too weak: a
+#: plain log whose first line starts with "BZh" was read as a broken bzip2 stream (issue 4).
+_BZ2_MAGIC = re.compile(rb"BZh[1-9](?:\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
+#: Bytes looked at to recognise a compressed stream.
+_HEAD = 16
 _UNSUPPORTED_MAGIC = (
     (b"\x28\xb5\x2f\xfd", "zstd"),
     (b"\x1f\x9d", "compress (.Z)"),
@@ -78,7 +82,17 @@ def decode(raw: bytes) -> str:
 class LogSource:
     """One input to read: a file (plain or compressed) or stdin."""
 
-    __slots__ = ("compression", "data", "errors", "from_directory", "mtime", "name", "path")
+    __slots__ = (
+        "compression",
+        "data",
+        "errors",
+        "from_directory",
+        "identity",
+        "mtime",
+        "name",
+        "path",
+        "size",
+    )
 
     def __init__(
         self,
@@ -103,6 +117,11 @@ class LogSource:
         #: Found by scanning a directory (not named by the user): a file of another format is
         #: skipped quietly instead of reported as an error.
         self.from_directory = False
+        #: (st_dev, st_ino) when the path was expanded: a later re-read by offset checks that the
+        #: path still names the same file (after a rotation it would be another file's bytes).
+        self.identity: Optional[Tuple[int, int]] = None
+        #: st_size when the path was expanded: a file found smaller later was truncated meanwhile.
+        self.size: Optional[int] = None
 
     def __repr__(self) -> str:
         return f"LogSource(path={self.path!r}, name={self.name!r}, compression={self.compression!r})"
@@ -132,6 +151,8 @@ def _detect_compression(head: bytes) -> Optional[str]:
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
+    if _BZ2_MAGIC.match(head):
+        return "bz2"
     return None
 
 
@@ -172,13 +193,16 @@ def _open_file_source(path: str, st: os.stat_result) -> Tuple[Optional[LogSource
     """A source for a regular file, after checking it can be opened; or an error message."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(8)
+            head = handle.read(_HEAD)
     except OSError as exc:
         return None, f"{path}: {_reason(exc)}"
     unsupported = _unsupported_compression(head)
     if unsupported is not None:
         return None, f"{path}: {unsupported}-compressed files are not supported (decompress it first)"
-    return LogSource(path, path, _detect_compression(head), st.st_mtime), None
+    source = LogSource(path, path, _detect_compression(head), st.st_mtime)
+    source.identity = (st.st_dev, st.st_ino)
+    source.size = st.st_size
+    return source, None
 
 
 def _order_family_members(entries: List[Tuple[str, os.stat_result]]) -> List[Tuple[str, os.stat_result]]:
@@ -352,11 +376,11 @@ def _stdin_source(errors: List[str]) -> Optional[LogSource]:
         return None
     if isinstance(data, str):  # a text-only replacement of sys.stdin
         data = data.encode("utf-8")
-    unsupported = _unsupported_compression(data[:8])
+    unsupported = _unsupported_compression(data[:_HEAD])
     if unsupported is not None:
         errors.append(f"-: {unsupported}-compressed input is not supported (decompress it first)")
         return None
-    return LogSource("-", "<stdin>", _detect_compression(data[:8]), time.time(), data)
+    return LogSource("-", "<stdin>", _detect_compression(data[:_HEAD]), time.time(), data)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -384,7 +408,7 @@ def _iter_chunks(source: LogSource, errors: List[str]) -> Iterator[bytes]:
     try:
         raw = _open_raw(source)
     except OSError as exc:
-        errors.append(f"{source.name}: {_reason(exc)}")
+        _add_error(errors, f"{source.name}: {_reason(exc)}")
         return
     total = 0
     error: Optional[str] = None
@@ -419,10 +443,37 @@ def _iter_chunks(source: LogSource, errors: List[str]) -> Iterator[bytes]:
         finally:
             if stream is not raw:
                 stream.close()
+        if error is None and source.data is None:
+            error = _shrunk(source, raw, total)
     if parts:
         yield b"".join(parts)
     if error is not None:
+        _add_error(errors, error)
+
+
+def _add_error(errors: List[str], error: str) -> None:
+    """Add a read problem once: a source is read more than once (format detection, year hints,
+    the load itself), and the same break must not be reported three times."""
+    if error not in errors:
         errors.append(error)
+
+
+def _shrunk(source: LogSource, raw: BinaryIO, total: int) -> Optional[str]:
+    """A message when the file behind `raw` got smaller than what was read from it (truncated by
+    copytruncate-style rotation while mailtui read it): lines after that point may be missing."""
+    if source.compression is not None:
+        return None  # `total` counts decompressed bytes; a truncated stream is reported anyway
+    try:
+        size = os.fstat(raw.fileno()).st_size
+    except (OSError, ValueError, AttributeError):
+        return None
+    before = max(total, source.size or 0)
+    if size >= before:
+        return None
+    return (
+        f"{source.name}: file shrank from {before} to {size} bytes while being read (truncated by a "
+        f"rotation?); read {total} bytes, later lines may be missing"
+    )
 
 
 def _split_lines(chunks: Iterator[bytes]) -> Iterator[Tuple[int, int, bytes]]:
@@ -536,6 +587,14 @@ def read_lines_at(source: LogSource, offsets: Sequence[int]) -> List[bytes]:
         except OSError as exc:
             raise MailtuiError(f"{source.name}: {_reason(exc)}") from exc
         try:
+            if source.identity is not None:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != source.identity:
+                    # Rotated (renamed, a new file created) since it was read: the offsets point
+                    # into another file, whose lines would be shown as this mail's.
+                    raise MailtuiError(
+                        f"{source.name}: the file was replaced (rotated?) since it was read; reload it"
+                    )
             return [_pread_line(fd, off) if off >= 0 else b"" for off in offsets]
         except OSError as exc:
             raise MailtuiError(f"{source.name}: {_reason(exc)}") from exc

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Dict, Iterable, List, Optional
 
 from mailtui.model import STATUSES, Trace
+from mailtui.sanitize import visible
 from mailtui.session import Session
 
 TOP = 10
@@ -119,7 +120,8 @@ def stats_text(stats: Dict[str, object]) -> str:
         rows = stats[key]
         if rows:
             out.append(key.replace("_", " ") + ":")
-            out.extend(f"  {row['count']:>7}  {row['value']}" for row in rows)  # type: ignore[union-attr,index]
+            # visible(): a value with a newline in it must not print as a line of its own.
+            out.extend(f"  {row['count']:>7}  {visible(str(row['value']))}" for row in rows)  # type: ignore[union-attr,index]
     out.append("files:")
     for entry in stats["files"]:  # type: ignore[union-attr]
         out.append(
@@ -127,5 +129,5 @@ def stats_text(stats: Dict[str, object]) -> str:
             f"{entry['lines_unrecognised']} unrecognised"
         )
         for example in entry["unrecognised_examples"]:
-            out.append(f"      {example['line']}: {example['text'][:150]}")
+            out.append(f"      {example['line']}: {visible(example['text'][:150])}")
     return "\n".join(out)
