@@ -77,7 +77,9 @@ def test_corpus_file_loads_and_mta_lines_are_understood(path: Path) -> None:
         if envelope is None:
             continue
         program = envelope.program
-        from_mta = postfix.postfix_daemon(program) or program in sendmail.PROGRAMS or program.startswith("amavis")
+        from_mta = (
+            postfix.postfix_daemon(program) or program in sendmail.PROGRAMS or program.startswith("amavis")
+        )
         if from_mta and allowed is not None and line_no not in allowed:
             mta_lines.append((line_no, text[:160]))
     assert mta_lines == []
