@@ -188,6 +188,15 @@ class Loader:
         self.sources, self.errors = sources.expand_paths(paths)
         #: Files found in a directory that are not in a format mailtui reads.
         self.skipped: List[str] = []
+        #: Files read so far, indexed by file id (what LineRef.file_id points at).
+        self.files: List[LoadedFile] = []
+        #: The state lines are correlated into; it lives on so that appended lines can be fed.
+        self.correlator = Correlator()
+        #: The envelope parser of each syslog file (by file id), kept for appended lines.
+        self.parsers: Dict[int, EnvelopeParser] = {}
+        self._readers: Dict[int, exchange.ExchangeReader] = {}
+        self._exchange_transactions: List[Transaction] = []
+        self._pending_dsn: List[Tuple[Transaction, str, float, LineRef]] = []
         self._cancelled = False
 
     def cancel(self) -> None:
@@ -202,11 +211,6 @@ class Loader:
         first_snapshot: float = 0.3,
     ) -> Session:
         """Load everything; returns the final session."""
-        correlator = Correlator()
-        files: List[LoadedFile] = []
-        errors = list(self.errors)
-        exchange_transactions: List[Transaction] = []
-        pending_dsn: List[Tuple[Transaction, str, float, LineRef]] = []
         total = sum(_size(source) for source in self.sources)
         done_before = 0
         started = time.monotonic()
@@ -215,44 +219,12 @@ class Loader:
         snapshot_size = 0
         lines = 0
         for number, source in enumerate(self.sources):
-            head = [sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _DETECT_LINES)]
-            detected = _detect(head, self.fmt)
-            if detected is None and source.from_directory:
-                self.skipped.append(f"{source.name}: not a mail log mailtui reads (skipped)")
+            opened = self.open_file(source)
+            if opened is None:
                 continue
-            if detected is None:
-                errors.append(
-                    f"{source.name}: unknown format "
-                    "(not syslog, journal or Exchange message tracking; try --format)"
-                )
-                continue
-            loaded = LoadedFile(source, detected)
-            file_id = len(files)
-            files.append(loaded)
-            reader: Optional[exchange.ExchangeReader] = None
-            parser: Optional[EnvelopeParser] = None
-            if detected == "exchange":
-                reader = exchange.ExchangeReader(file_id, kind=exchange.log_kind(source.name))
-            else:
-                year = self.year
-                if year is None:
-                    hint_lines = (
-                        sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _HINT_LINES)
-                    )
-                    year = timehints.first_line_year(hint_lines, timehints.year_from_mtime(source.mtime))
-                parser = EnvelopeParser(source.mtime, year=year, local_tz=self.local_tz)
-            feed = correlator.feed
-            on_unrecognised = self.on_unrecognised
+            loaded = self.files[opened]
             for line_no, offset, raw in sources.iter_lines(source):
-                text = sources.decode(raw)
-                if reader is not None:
-                    understood = reader.feed(line_no, offset, text)
-                else:
-                    envelope = parser.parse(text)  # type: ignore[union-attr]
-                    understood = envelope is not None and feed(envelope, LineRef(file_id, line_no, offset))
-                loaded.count(line_no, text, understood)
-                if not understood and on_unrecognised is not None:
-                    on_unrecognised(loaded, line_no, text)
+                self.feed_line(opened, line_no, offset, raw)
                 if line_no % _CHECK_EVERY:
                     continue
                 if self._cancelled:
@@ -260,34 +232,82 @@ class Loader:
                 now = time.monotonic()
                 if progress is not None and now >= next_progress:
                     next_progress = now + interval
-                    progress(
-                        Progress(
-                            number,
-                            len(self.sources),
-                            done_before + offset,
-                            total,
-                            lines + line_no,
-                            source.name,
-                        )
-                    )
+                    done = done_before + offset
+                    progress(Progress(number, len(self.sources), done, total, lines + line_no, source.name))
                 if snapshot is not None and now >= next_snapshot:
-                    count = len(correlator.transactions_so_far())
+                    count = len(self.correlator.transactions_so_far())
                     if count >= 2 * snapshot_size and count:
                         snapshot_size = count
-                        snapshot(Session(list(files), build_traces(correlator.transactions()), list(errors)))
+                        snapshot(self.session())
             lines += loaded.lines
             done_before += _size(source)
-            if reader is not None:
-                exchange_transactions.extend(reader.transactions())
-                pending_dsn.extend(reader.pending_dsn())
-            loaded.errors.extend(source.errors)
-            errors.extend(source.errors)
+            self.close_file(opened)
             if progress is not None:
                 progress(Progress(number + 1, len(self.sources), done_before, total, lines, source.name))
-        merged = _merge_exchange(exchange_transactions)
-        exchange.attach_dsn_claims(pending_dsn, merged)
-        correlator.add(merged)
-        return Session(files, build_traces(correlator.transactions()), errors)
+        merged = _merge_exchange(self._exchange_transactions)
+        exchange.attach_dsn_claims(self._pending_dsn, merged)
+        self.correlator.add(merged)
+        self._exchange_transactions = []
+        return self.session()
+
+    def open_file(self, source: sources.LogSource) -> Optional[int]:
+        """Detect a source's format and get ready to feed its lines; its file id, or None when it
+        is not a log mailtui reads (reported in ``errors`` or, for directory finds, ``skipped``)."""
+        head = [sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _DETECT_LINES)]
+        detected = _detect(head, self.fmt)
+        if detected is None and source.from_directory:
+            self.skipped.append(f"{source.name}: not a mail log mailtui reads (skipped)")
+            return None
+        if detected is None:
+            self.errors.append(
+                f"{source.name}: unknown format "
+                "(not syslog, journal or Exchange message tracking; try --format)"
+            )
+            return None
+        file_id = len(self.files)
+        self.files.append(LoadedFile(source, detected))
+        if detected == "exchange":
+            self._readers[file_id] = exchange.ExchangeReader(file_id, kind=exchange.log_kind(source.name))
+        else:
+            year = self.year
+            if year is None:
+                hint_lines = (
+                    sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _HINT_LINES)
+                )
+                year = timehints.first_line_year(hint_lines, timehints.year_from_mtime(source.mtime))
+            self.parsers[file_id] = EnvelopeParser(source.mtime, year=year, local_tz=self.local_tz)
+        return file_id
+
+    def feed_line(self, file_id: int, line_no: int, offset: int, raw: bytes) -> bool:
+        """Parse and correlate one line of an opened file; True when it was understood."""
+        loaded = self.files[file_id]
+        text = sources.decode(raw)
+        parser = self.parsers.get(file_id)
+        if parser is not None:
+            envelope = parser.parse(text)
+            understood = envelope is not None and self.correlator.feed(
+                envelope, LineRef(file_id, line_no, offset)
+            )
+        else:
+            understood = self._readers[file_id].feed(line_no, offset, text)
+        loaded.count(line_no, text, understood)
+        if not understood and self.on_unrecognised is not None:
+            self.on_unrecognised(loaded, line_no, text)
+        return understood
+
+    def close_file(self, file_id: int) -> None:
+        """The end of a file's first reading: collect what its reader made and what went wrong."""
+        loaded = self.files[file_id]
+        reader = self._readers.pop(file_id, None)
+        if reader is not None:
+            self._exchange_transactions.extend(reader.transactions())
+            self._pending_dsn.extend(reader.pending_dsn())
+        loaded.errors.extend(loaded.source.errors)
+        self.errors.extend(loaded.source.errors)
+
+    def session(self) -> Session:
+        """A session of everything read so far (linking is redone: O(transactions))."""
+        return Session(list(self.files), build_traces(self.correlator.transactions()), list(self.errors))
 
 
 def _size(source: sources.LogSource) -> int:
