@@ -223,7 +223,7 @@ class Correlator:
                 rcpt = tx.recipient(data["to"])
                 _set_outcome(rcpt, tx.status, env, data["text"], replies.dsn_in(data["text"]))
             if session is not None:
-                tx.lines[:0] = session.lines
+                tx.lines.prepend(session.lines)
                 session.transactions.append(tx)
             return
         if session is not None:
