@@ -22,8 +22,10 @@ _MONTHS = {name: i + 1 for i, name in enumerate(_MONTH_NAMES)}
 _CLASSIC = re.compile(
     r"(?:<\d{1,3}>)?\s*(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[ \xa0]+(\d{1,2}) \d\d:"
 )
+#: A long id as this line's own queue id, or in a next hop's `queued as` reply (its clock, same year).
 _POSTFIX_LONG = re.compile(
-    r"postfix[^ ]*\[\d+\]: ([0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,})z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+: "
+    r"(?:postfix[^ ]*\[\d+\]: |queued as )"
+    r"([0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,})z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+\b"
 )
 _SENDMAIL = re.compile(
     r"(?:sendmail|sm-mta|sm-msp-queue)\[\d+\]: ([0-9A-Za-x])([0-9AB])([0-9A-Va-x])(?:\w{5}\d{6}|\w{4}\d{5}): "

@@ -53,3 +53,8 @@ def test_cli_dates_a_copied_sendmail_log_by_its_queue_ids(tmp_path):
         check=True,
     )
     assert json.loads(result.stdout)["first_seen"].startswith("2005-01-11T11:45:49")
+
+
+def test_a_next_hops_long_id_in_a_reply_tells_the_year_too():
+    line = "Mar 11 09:37:22 mx1 postfix/smtp[1]: 8A4B3C2D1E: to=<a@b.example>, relay=mx.b.example[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4TtX213dSnzWt0C)"
+    assert first_line_year([line], around=2030) == 2024
