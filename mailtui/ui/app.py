@@ -1,0 +1,248 @@
+"""The Textual app: built by :func:`make_app` from plain arguments (the CLI, tests and screenshots share it).
+
+The app owns the engine objects (the :class:`~mailtui.session.Loader`, the current
+:class:`~mailtui.session.Session`, the raw-line index) and the actions every screen uses
+(open a trace, open the raw log, copy an id, export). Heavy work runs in thread workers that
+talk back only with messages or ``call_from_thread``.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from mailtui.highlight import QUEUE_ID, token_spans
+from mailtui.model import MailtuiError, Trace
+from mailtui.sanitize import visible
+from mailtui.session import Loader, Session
+from mailtui.ui.commands import mailtui_commands
+from mailtui.ui.messages import RawIndexed
+from mailtui.ui.rawlines import LineIndex, RawLog
+from mailtui.ui.screens.help import HelpScreen
+from mailtui.ui.screens.main import MainScreen
+from mailtui.ui.screens.raw import RawLogScreen
+from mailtui.ui.screens.trace import TraceScreen
+
+_CHECK_EVERY = 4096
+
+
+class MailTuiApp(App):
+    """mailtui: a message list over mail logs, traces with raw lines, a raw log view."""
+
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))
+    TITLE = "mailtui"
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave mailtui"),
+        Binding("question_mark,f1", "help", "Help", id="app.help", tooltip="Every key of every screen"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            show=False,
+            id="app.palette",
+            tooltip='Search the actions ("category: Action")',
+        ),
+    ]
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        query: str = "",
+        *,
+        fmt: str = "auto",
+        year: Optional[int] = None,
+        local_tz: Optional[tzinfo] = None,
+    ) -> None:
+        super().__init__()
+        self.paths = list(paths)
+        self.initial_query = query
+        #: The engine's loader; its run() happens in the main screen's worker.
+        self.loader = Loader(self.paths, fmt=fmt, year=year, local_tz=local_tz)
+        #: The session shown (provisional until ``final``).
+        self.session: Optional[Session] = None
+        self.final = False
+        self._raw: Optional[RawLog] = None
+        #: The zone the message list shows times in (None: this machine's).
+        self.display_tz = local_tz
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(self.initial_query)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from mailtui_commands(self, screen)
+        yield from super().get_system_commands(screen)
+
+    def set_session(self, session: Session, final: bool) -> None:
+        """Called by the main screen (UI thread) for each provisional session and the final one."""
+        self.session = session
+        self.final = final
+
+    async def action_quit(self) -> None:
+        self.loader.cancel()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self.loader.cancel()
+
+    # ------------------------------------------------------------------------------- screens
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def open_trace(self, trace: Trace) -> None:
+        """Push the trace screen for `trace`."""
+        if self.session is not None:
+            self.raw_log()  # start indexing lines, for the context
+            self.push_screen(TraceScreen(trace, self.session))
+
+    def open_raw_log(self, at: Optional[Trace] = None) -> None:
+        """Push the raw log view (at the first line of `at`, if given)."""
+        if self.session is None:
+            self.notify("The logs are still opening", severity="warning")
+            return
+        self.raw_log()
+        self.push_screen(RawLogScreen(at))
+
+    # ------------------------------------------------------------------------------ raw lines
+
+    def raw_log(self) -> Optional[RawLog]:
+        """The raw log of the current session's files, indexing it in a worker if needed (UI thread)."""
+        session = self.session
+        if session is None:
+            return None
+        files = session.files
+        raw = self._raw
+        if (
+            raw is not None
+            and [index.file for index in raw.indexes] == files
+            and len(raw.indexes) == len(files)
+        ):
+            return raw
+        previous = {id(index.file): index for index in (raw.indexes if raw is not None else [])}
+        fresh = RawLog(files)
+        fresh.indexes = [previous.get(id(loaded)) or LineIndex(loaded, n) for n, loaded in enumerate(files)]
+        self._raw = fresh
+        self._index_raw(fresh)
+        return fresh
+
+    def line_indexes(self, session: Session) -> Optional[List[LineIndex]]:
+        """The built line indexes of `session`'s files, or None while they are being built (any thread)."""
+        raw = self._raw
+        if raw is None or not raw.ready or len(raw.indexes) < len(session.files):
+            return None
+        if any(index.file is not loaded for index, loaded in zip(raw.indexes, session.files)):
+            return None
+        return raw.indexes
+
+    @work(thread=True, exclusive=True, group="raw-index", description="Indexing raw lines")
+    def _index_raw(self, raw: RawLog) -> None:
+        worker = get_current_worker()
+        try:
+            raw.build(lambda: worker.is_cancelled)
+        except (OSError, MailtuiError) as error:
+            self.call_from_thread(
+                self.notify, visible(f"cannot index the raw log: {error}"), severity="error", markup=False
+            )
+            return
+        if raw.ready:
+            self.call_from_thread(self._raw_indexed)
+
+    def _raw_indexed(self) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(RawIndexed())
+
+    @work(thread=True, exclusive=True, group="find-line", description="Finding the trace of a line")
+    def find_trace_of_line(self, file_id: int, line: int) -> None:
+        """Open the trace that holds line `line` of file `file_id` (or say that none does)."""
+        worker = get_current_worker()
+        session, raw = self.session, self._raw
+        if session is None or raw is None or not raw.ready:
+            return
+        index = raw.indexes[file_id]
+        ref = index.ref(line)
+        where = f"{index.name}:{line}"
+        text = index.text([line])[0]
+        candidates: List[Trace] = []
+        for start, end, token in token_spans(text):
+            if token is QUEUE_ID:
+                candidates.extend(session.find(text[start:end]))
+        found = next((t for t in candidates if any(ref in hop.lines for hop in t.hops)), None)
+        if found is None:
+            for number, trace in enumerate(session.traces):
+                if number % _CHECK_EVERY == 0 and worker.is_cancelled:
+                    return
+                if any(ref in hop.lines for hop in trace.hops):
+                    found = trace
+                    break
+        self.call_from_thread(self._open_found, found, where)
+
+    def _open_found(self, trace: Optional[Trace], where: str) -> None:
+        if trace is None:
+            self.notify(visible(f"No message uses line {where}"), severity="warning", markup=False)
+        else:
+            self.open_trace(trace)
+
+    # ------------------------------------------------------------------------------ copy/export
+
+    def copy_trace_id(self, trace: Trace, what: str = "queue_id") -> None:
+        """Copy the queue id (or the Message-ID) with OSC 52 and show it in a notification."""
+        if what == "message_id":
+            value = trace.message_id
+            label = "Message-ID"
+        else:
+            value = trace.hops[0].queue_id
+            label = "queue id"
+        if not value:
+            self.notify(f"This message has no {label} in the log", severity="warning")
+            return
+        self.copy_to_clipboard(value)
+        self.notify(visible(f"Copied {label}: {value}"), title="Clipboard (OSC 52)", markup=False)
+
+    def export_trace(self, trace: Trace, session: Optional[Session] = None) -> None:
+        """Write the trace as text and JSON in a worker, then show where."""
+        chosen = session or self.session
+        if chosen is not None:
+            self._export(trace, chosen)
+
+    @work(thread=True, group="export", description="Exporting a trace")
+    def _export(self, trace: Trace, session: Session) -> None:
+        from mailtui.ui.exports import write_export
+
+        try:
+            text_path, json_path = write_export(trace, session)
+        except (OSError, MailtuiError) as error:
+            self.call_from_thread(
+                self.notify, visible(f"Export failed: {error}"), severity="error", markup=False
+            )
+            return
+        self.call_from_thread(
+            self.notify,
+            visible(f"Exported {trace.id} to {text_path} and {json_path.name}"),
+            title="Export",
+            markup=False,
+            timeout=10,
+        )
+
+
+def make_app(
+    paths: Sequence[str],
+    query: str = "",
+    *,
+    fmt: str = "auto",
+    year: Optional[int] = None,
+    local_tz: Optional[tzinfo] = None,
+) -> MailTuiApp:
+    """Build the app (the CLI, the Pilot tests and the screenshot script all call this).
+
+    Raises:
+        MailtuiError: for an unknown `fmt`.
+    """
+    return MailTuiApp(list(paths), query, fmt=fmt, year=year, local_tz=local_tz)

@@ -1,0 +1,79 @@
+"""Messages the worker threads post back to the UI (the only way they talk to it)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from textual.message import Message
+
+from mailtui.model import Trace
+from mailtui.session import Progress, Session
+
+
+class LoadProgress(Message):
+    """The loader read a bit more."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+
+class SessionReady(Message):
+    """A session to show: provisional while loading (``final`` False), then the final one."""
+
+    def __init__(self, session: Session, final: bool) -> None:
+        super().__init__()
+        self.session = session
+        self.final = final
+
+
+class LoadFailed(Message):
+    """The load stopped with an error the user must see."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class FilterApplied(Message):
+    """The filter worker's result: the rows to show, in order, and where the cursor goes."""
+
+    def __init__(
+        self,
+        session: Session,
+        query: str,
+        sort: str,
+        traces: List[Trace],
+        cursor: Optional[int],
+        seq: int = 0,
+    ) -> None:
+        super().__init__()
+        #: Which filter request this answers (older answers are dropped).
+        self.seq = seq
+        self.session = session
+        self.query = query
+        self.sort = sort
+        self.traces = traces
+        self.cursor = cursor
+
+
+class RawIndexed(Message):
+    """The raw log's line index is built."""
+
+
+class TraceFound(Message):
+    """The trace that holds a raw line (None when no trace does)."""
+
+    def __init__(self, trace: Optional[Trace], where: str) -> None:
+        super().__init__()
+        self.trace = trace
+        self.where = where
+
+
+class SearchResult(Message):
+    """A raw-view search result: the matching row, or None."""
+
+    def __init__(self, row: Optional[int], pattern: str) -> None:
+        super().__init__()
+        self.row = row
+        self.pattern = pattern

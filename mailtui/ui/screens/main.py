@@ -1,0 +1,326 @@
+"""The home screen: loaded files, load progress, the filter bar, the message list and its counts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Input, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from mailtui.model import PROBLEM_STATUSES, MailtuiError, Trace
+from mailtui.query import Query, QueryError, parse_query
+from mailtui.sanitize import visible
+from mailtui.session import LoadCancelled, Session
+from mailtui.ui import render
+from mailtui.ui.messages import FilterApplied, LoadFailed, LoadProgress, SessionReady
+from mailtui.ui.widgets.filter_bar import FilterBar, QueryInput
+from mailtui.ui.widgets.line_list import LineList
+from mailtui.ui.widgets.message_list import MessageList
+
+if TYPE_CHECKING:
+    from mailtui.ui.app import MailTuiApp
+
+#: Live filtering while typing only below this many messages (Enter always applies).
+LIVE_FILTER_LIMIT = 20_000
+_CHECK_EVERY = 4096
+
+
+class MainScreen(Screen):
+    """Message list with filter; loads the logs in a worker thread when mounted."""
+
+    app: MailTuiApp  # type: ignore[assignment]
+
+    BINDINGS = [
+        # priority: focus moves at once, so keys typed right after `/` land in the filter, not the list
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter",
+            id="main.filter",
+            tooltip="Type a query (Enter applies)",
+            priority=True,
+        ),
+        Binding("s", "cycle_sort", "Sort", id="main.sort", tooltip="Sort by the next column"),
+        Binding("l", "raw_log", "Raw log", id="main.raw", tooltip="The log files as they are"),
+        Binding("e", "problem(1)", "Next problem", show=False, id="main.next_problem"),
+        Binding("E", "problem(-1)", "Previous problem", show=False, id="main.previous_problem"),
+        Binding("y", "copy('queue_id')", "Copy id", id="main.copy", tooltip="Copy the queue id"),
+        Binding("Y", "copy('message_id')", "Copy Message-ID", show=False, id="main.copy_msgid"),
+        Binding("x", "export", "Export", id="main.export", tooltip="Write the trace as text and JSON"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
+    ]
+
+    def __init__(self, query: str = "") -> None:
+        super().__init__(id="main")
+        self.initial_query = query
+        self.session: Optional[Session] = None
+        self.final = False
+        #: The query and sort the list shows (or is being computed); live typing changes it.
+        self.query_text = ""
+        #: The last query applied with Enter (or from the command line): Esc and errors go back to it.
+        self.committed = ""
+        self.sort = "time"
+        self._total = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="files", markup=False)
+        yield ProgressBar(id="progress", show_eta=False)
+        yield FilterBar(id="filter")
+        yield Static(id="columns", markup=False)
+        yield MessageList(id="messages", zone=self.app.display_tz)
+        yield Static(id="status", markup=False)
+        yield Footer()
+
+    @property
+    def messages(self) -> MessageList:
+        return self.query_one(MessageList)
+
+    @property
+    def filter_input(self) -> QueryInput:
+        return self.query_one(QueryInput)
+
+    def on_mount(self) -> None:
+        self.query_text = self.committed = self.initial_query
+        if self.initial_query:
+            self.filter_input.value = self.initial_query
+            self.filter_input.remember(self.initial_query)
+        self.set_focus(self.messages)
+        self.query_one("#files", Static).update(Content("mailtui: opening logs…"))
+        self._update_status()
+        self.load()
+
+    # --------------------------------------------------------------------------------- loading
+
+    @work(thread=True, exclusive=True, group="load", description="Reading the logs")
+    def load(self) -> None:
+        """Run the engine's Loader; every result goes back as a message."""
+        loader = self.app.loader
+        try:
+            session = loader.run(
+                progress=lambda progress: self.post_message(LoadProgress(progress)),
+                snapshot=lambda session: self.post_message(SessionReady(session, False)),
+            )
+        except LoadCancelled:
+            return
+        except MailtuiError as error:
+            self.post_message(LoadFailed(str(error)))
+            return
+        self.post_message(SessionReady(session, True))
+
+    def on_load_progress(self, message: LoadProgress) -> None:
+        progress = message.progress
+        bar = self.query_one(ProgressBar)
+        bar.update(total=max(1, progress.bytes_total), progress=progress.bytes_done)
+        self._loading_text = (
+            f"reading {progress.file} ({progress.files_done + 1}/{progress.files_total}), "
+            f"{progress.lines:,} lines"
+        )
+        self._update_status()
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self.final = True
+        self.query_one(ProgressBar).display = False
+        self.notify(visible(message.error), title="Could not load", severity="error", markup=False)
+        self._update_status()
+
+    def on_session_ready(self, message: SessionReady) -> None:
+        if self.final:
+            return
+        self.session = message.session
+        self.final = message.final
+        self.app.set_session(message.session, message.final)
+        self._update_files()
+        if message.final:
+            self.query_one(ProgressBar).display = False
+            for error in message.session.errors:
+                self.notify(visible(error), title="Log problem", severity="warning", markup=False)
+        self.apply_filter(self.query_text, keep=True)
+
+    def _update_files(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        names = [loaded.name for loaded in session.files]
+        shown = ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+        lines = sum(loaded.lines for loaded in session.files)
+        text = f"{len(names)} file{'s' if len(names) != 1 else ''}: {shown}  ·  {lines:,} lines"
+        if session.errors:
+            text += f"  ·  {len(session.errors)} problem{'s' if len(session.errors) != 1 else ''}"
+        self.query_one("#files", Static).update(Content(visible(text)))
+
+    # ------------------------------------------------------------------------------- filtering
+
+    def apply_filter(
+        self, text: str, keep: bool = True, sort: Optional[str] = None, clear_error: bool = True
+    ) -> bool:
+        """Compile `text` and filter in a worker; False (and the error shown) for a bad query."""
+        try:
+            query = parse_query(text)
+        except QueryError as error:
+            self.query_one(FilterBar).show_error(str(error))
+            return False
+        if clear_error:
+            self.query_one(FilterBar).show_error(None)
+        self.query_text = text
+        if sort is not None:
+            self.sort = sort
+        if self.session is None:
+            self._update_status()
+            return True
+        keep_id = None
+        current = self.messages.current
+        if keep and current is not None and self.messages.cursor < self.messages.row_count - 1:
+            keep_id = current.id
+        self._filter_seq += 1
+        self.filter_traces(self.session, query, self.sort, keep_id, self._filter_seq)
+        return True
+
+    _filter_seq = 0
+
+    @work(thread=True, exclusive=True, group="filter", description="Filtering")
+    def filter_traces(
+        self, session: Session, query: Query, sort: str, keep_id: Optional[str], seq: int
+    ) -> None:
+        """Match and sort off the UI thread; cancelled when a newer filter starts."""
+        worker = get_current_worker()
+        traces = session.traces
+        if query.is_empty():
+            result: Sequence[Trace] = traces
+        else:
+            matched: List[Trace] = []
+            try:
+                for number, trace in enumerate(traces):
+                    if number % _CHECK_EVERY == 0 and worker.is_cancelled:
+                        return
+                    if query.matches(trace):
+                        matched.append(trace)
+            except RuntimeError:  # a provisional session changed under us: the next one redoes it
+                return
+            result = matched
+        if sort != "time":
+            result = sorted(result, key=render.sort_key(sort))
+        if worker.is_cancelled:
+            return
+        cursor = None
+        if keep_id is not None:
+            cursor = next((n for n, trace in enumerate(result) if trace.id == keep_id), None)
+        self.post_message(FilterApplied(session, query.text, sort, result, cursor, seq))  # type: ignore[arg-type]
+
+    def on_filter_applied(self, message: FilterApplied) -> None:
+        if message.session is not self.session or message.seq != self._filter_seq:
+            return  # an older request that finished late
+        self._total = len(message.session.traces)
+        self.messages.show(message.traces, message.cursor)
+        self._update_columns()
+        self._update_status()
+
+    @on(Input.Submitted, "#filter-input")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self.apply_filter(event.value, keep=True):
+            self.committed = event.value
+            self.filter_input.remember(event.value.strip())
+            self.set_focus(self.messages)
+        elif self.query_text != self.committed:  # live typing left a half query applied
+            self._revert()
+
+    @on(Input.Changed, "#filter-input")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self.session is None or len(self.session.traces) > LIVE_FILTER_LIMIT:
+            return
+        try:
+            parse_query(event.value)
+        except QueryError:
+            return  # still typing: the error shows on Enter
+        if event.value != self.query_text:
+            self.apply_filter(event.value, keep=True)
+
+    def _revert(self) -> None:
+        """Show the committed query's list again (keeps any error message on screen)."""
+        self.apply_filter(self.committed, keep=True, clear_error=False)
+
+    def on_query_input_left(self, _message: QueryInput.Left) -> None:
+        self.query_one(FilterBar).show_error(None)
+        if self.filter_input.value != self.committed:
+            self.filter_input.value = self.committed
+        if self.query_text != self.committed:
+            self.apply_filter(self.committed, keep=True)
+        self.set_focus(self.messages)
+
+    # ------------------------------------------------------------------------------ display
+
+    def on_message_list_layout_changed(self, message: MessageList.LayoutChanged) -> None:
+        self._columns_width = message.width
+        self._update_columns()
+
+    _columns_width = 0
+
+    def _update_columns(self) -> None:
+        width = self._columns_width or self.messages.scrollable_content_region.width
+        self.query_one("#columns", Static).update(render.header_content(render.layout(width), self.sort))
+
+    _loading_text = ""
+
+    def _update_status(self) -> None:
+        shown = self.messages.row_count
+        parts = [f"{shown:,} of {self._total:,} messages"]
+        parts.append(f"sort: {self.sort}")
+        if self.query_text:
+            parts.append(f"filter: {self.query_text}")
+        if not self.final:
+            parts.append(self._loading_text or "loading…")
+        self.query_one("#status", Static).update(Content(visible("  ·  ".join(parts))))
+
+    # ------------------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        # `/` typed in the filter is text (client:10.0.0.0/24)
+        return not (action == "focus_filter" and isinstance(self.focused, Input))
+
+    def action_focus_filter(self) -> None:
+        self.set_focus(self.filter_input)
+
+    def action_clear_filter(self) -> None:
+        if self.query_text:
+            self.filter_input.value = ""
+            self.committed = ""
+            self.apply_filter("", keep=True)
+
+    def action_cycle_sort(self) -> None:
+        keys = render.SORT_KEYS
+        self.apply_filter(self.query_text, keep=True, sort=keys[(keys.index(self.sort) + 1) % len(keys)])
+        if self.session is None:
+            self._update_columns()
+
+    def action_raw_log(self) -> None:
+        self.app.open_raw_log(self.messages.current)
+
+    def action_problem(self, step: int) -> None:
+        traces = self.messages.traces
+        row = self.messages.cursor + step
+        while 0 <= row < len(traces):
+            if traces[row].status in PROBLEM_STATUSES or traces[row].status == "mixed":
+                self.messages.cursor = row
+                return
+            row += step
+        self.notify("No more problem messages that way", severity="warning")
+
+    def action_copy(self, what: str) -> None:
+        trace = self.messages.current
+        if trace is not None:
+            self.app.copy_trace_id(trace, what)
+
+    def action_export(self) -> None:
+        trace = self.messages.current
+        if trace is not None:
+            self.app.export_trace(trace)
+
+    @on(LineList.RowSelected, "#messages")
+    def _open(self, event: LineList.RowSelected) -> None:
+        trace = self.messages.current
+        if trace is not None:
+            self.app.open_trace(trace)

@@ -1,0 +1,238 @@
+"""The trace screen: hop chain, recipients and their fate, linked bounces, raw lines in context."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List, Optional, Tuple
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from mailtui.export import hop_chain
+from mailtui.model import MailtuiError, Trace
+from mailtui.sanitize import visible
+from mailtui.session import Session
+from mailtui.ui import render
+from mailtui.ui.messages import RawIndexed
+from mailtui.ui.rawlines import LineIndex, context_rows
+from mailtui.ui.widgets.line_list import LineList
+
+if TYPE_CHECKING:
+    from mailtui.ui.app import MailTuiApp
+
+DEFAULT_CONTEXT = 2
+MAX_CONTEXT = 50
+_GUTTER = 9  # "▶ 123456 "
+
+
+class ContextRows:
+    """RowSource of the raw pane: file headers, gaps, context lines (dim) and the trace's lines."""
+
+    def __init__(self, rows: List[Tuple[str, int, str]]) -> None:
+        #: (kind, line, text): kind is "file", "gap", "own" or "context".
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def row_content(self, row: int, width: int) -> Content:
+        kind, line, text = self.rows[row]
+        if kind == "file":
+            return Content.styled(visible(f"── {text} "), "bold")
+        if kind == "gap":
+            return Content.styled("  ⋯", "dim")
+        if kind == "own":
+            return Content.assemble(("▶ ", "bold"), (f"{line:>6} ", "bold"), render.highlighted(text))
+        return Content.assemble(("  ", ""), (f"{line:>6} ", "dim"), Content.styled(visible(text), "dim"))
+
+
+class TraceScreen(Screen):
+    """One mail: what happened to it, and the log lines that say so."""
+
+    app: MailTuiApp  # type: ignore[assignment]
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="trace.back", tooltip="Back to the list"),
+        Binding("plus,equals_sign", "context(1)", "More context", id="trace.more_context"),
+        Binding("minus", "context(-1)", "Less context", id="trace.less_context"),
+        Binding("y", "copy('queue_id')", "Copy id", id="trace.copy", tooltip="Copy the queue id"),
+        Binding("Y", "copy('message_id')", "Copy Message-ID", show=False, id="trace.copy_msgid"),
+        Binding("x", "export", "Export", id="trace.export", tooltip="Write the trace as text and JSON"),
+        Binding("l", "raw_log", "Raw log", id="trace.raw", tooltip="The raw log at this trace's first line"),
+    ]
+
+    def __init__(self, trace: Trace, session: Session) -> None:
+        super().__init__(classes="trace-screen")
+        self.trace = trace
+        self.session = session
+        self.context = DEFAULT_CONTEXT
+        self._related: List[str] = []
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="trace-top", can_focus=False):
+            yield Static(self._summary(), id="trace-summary", markup=False)
+            yield OptionList(id="trace-links")
+        yield Static(id="trace-raw-title", markup=False)
+        yield LineList(id="trace-raw", virtual_width=1200)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        links = self.query_one(OptionList)
+        options = []
+        trace = self.trace
+        if trace.parent:
+            options.append(self._link_option("bounce/notification of", trace.parent))
+        for child in trace.children:
+            options.append(self._link_option("notification", child))
+        if options:
+            links.add_options(options)
+            links.highlighted = 0
+            links.border_title = "Linked mail (Tab here, Enter opens)"
+        else:
+            links.display = False
+        self.query_one("#trace-raw", LineList).focus()
+        self.refresh_context()
+
+    def _link_option(self, label: str, trace_id: str) -> Option:
+        self._related.append(trace_id)
+        other = self.session.trace(trace_id)
+        parts = [label, trace_id]
+        if other is not None:
+            parts += [other.status, render.subject_text(other)]
+        return Option(Content(visible("  ".join(parts))), id=f"link-{len(self._related) - 1}")
+
+    # ------------------------------------------------------------------------------ summary
+
+    def _summary(self) -> Content:
+        trace = self.trace
+        first = trace.hops[0]
+        title = Content.assemble(
+            ("Trace ", "bold"), render.safe(trace.id), "  ", render.status_content(trace.status)
+        )
+        if trace.reason:
+            title = title + Content(visible(f"  ({trace.reason})"))
+        lines: List[Content] = [title]
+        facts = [f"from {render.sender_text(trace) or '?'}", f"message-id {trace.message_id or '(none)'}"]
+        if trace.size is not None:
+            facts.append(f"size {trace.size}")
+        lines.append(render.safe("  " + "  ".join(facts)))
+        if trace.subject:
+            lines.append(render.safe(f"  subject {trace.subject}"))
+        lines.append(Content.assemble(("  chain ", "bold"), Content.styled(hop_chain(trace), "bold cyan")))
+        lines.append(Content.styled("Hops", "bold underline"))
+        previous: Optional[float] = None
+        for number, hop in enumerate(trace.hops, 1):
+            client = f"{hop.client or 'unknown'}[{hop.client_ip}]" if hop.client_ip else (hop.client or "?")
+            step = "" if previous is None else f"  +{render.duration(hop.first_seen - previous)}"
+            previous = hop.first_seen
+            held = render.duration(hop.last_seen - hop.first_seen)
+            text = (
+                f"  {number}. {render.when(hop.first_seen, hop.tz)}  {client} -> {hop.server} "
+                f"({hop.queue_id}) {hop.mta}/{hop.instance}  in queue {held}{step}"
+            )
+            lines.append(render.safe(text))
+        if trace.recipients:
+            lines.append(Content.styled("Recipients", "bold underline"))
+            lines.extend(render.recipient_content(rcpt) for rcpt in trace.recipients)
+        elif first.status:
+            lines.append(render.safe(f"  no recipient accepted: {first.status} {first.reason or ''}"))
+        if trace.links:
+            lines.append(Content.styled("Links", "bold underline"))
+            for link in trace.links:
+                lines.append(render.safe(f"  {link.kind}: {link.source.key} -> {link.target.key}"))
+        return Content("\n").join(lines)
+
+    # ------------------------------------------------------------------------------ raw pane
+
+    def refresh_context(self) -> None:
+        self.query_one("#trace-raw-title", Static).update(
+            Content.styled(
+                f"Raw lines: {len(self.trace.lines)} of this mail (▶), ±{self.context} lines of context"
+                "  (+/- to change)",
+                "bold",
+            )
+        )
+        self.load_context(self.context)
+
+    @work(thread=True, exclusive=True, group="trace-context", description="Reading raw lines")
+    def load_context(self, context: int) -> None:
+        """Read the trace's lines and their neighbours off the UI thread."""
+        refs = self.trace.lines
+        indexes = self.app.line_indexes(self.session)
+        rows: List[Tuple[str, int, str]] = []
+        try:
+            by_file: dict = {}
+            for ref in refs:
+                by_file.setdefault(ref.file_id, []).append(ref)
+            for file_id, file_refs in sorted(by_file.items()):
+                name = self.session.files[file_id].name
+                rows.append(("file", 0, name))
+                index: Optional[LineIndex] = indexes[file_id] if indexes is not None else None
+                if index is None or not index.complete or context == 0:
+                    texts = self.session.read_lines(file_refs)
+                    rows.extend(("own", ref.line, text) for ref, text in zip(file_refs, texts))
+                    continue
+                wanted = context_rows(index, [ref.line for ref in file_refs], context)
+                texts = index.text([line for line, _ in wanted])
+                last = None
+                for (line, own), text in zip(wanted, texts):
+                    if last is not None and line != last + 1:
+                        rows.append(("gap", 0, ""))
+                    rows.append(("own" if own else "context", line, text))
+                    last = line
+        except MailtuiError as error:
+            rows.append(("file", 0, f"cannot read: {error}"))
+        self.app.call_from_thread(self._show_context, rows)
+
+    def _show_context(self, rows: List[Tuple[str, int, str]]) -> None:
+        raw = self.query_one("#trace-raw", LineList)
+        first_own = next((n for n, row in enumerate(rows) if row[0] == "own"), 0)
+        raw.set_source(ContextRows(rows), first_own if raw.row_count == 0 else None)
+
+    def on_raw_indexed(self, _message: RawIndexed) -> None:
+        self.refresh_context()
+
+    # ------------------------------------------------------------------------------ actions
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_context(self, step: int) -> None:
+        self.context = max(0, min(MAX_CONTEXT, self.context + step))
+        self.refresh_context()
+
+    def action_copy(self, what: str) -> None:
+        self.app.copy_trace_id(self.trace, what)
+
+    def action_export(self) -> None:
+        self.app.export_trace(self.trace, self.session)
+
+    def action_raw_log(self) -> None:
+        self.app.open_raw_log(self.trace)
+
+    @on(OptionList.OptionSelected, "#trace-links")
+    def _follow(self, event: OptionList.OptionSelected) -> None:
+        trace_id = self._related[int((event.option.id or "link-0").split("-")[1])]
+        other = self.session.trace(trace_id)
+        if other is None:
+            self.notify(visible(f"{trace_id} is not loaded"), severity="warning", markup=False)
+            return
+        self.app.push_screen(TraceScreen(other, self.session))
+
+    @on(LineList.RowSelected, "#trace-raw")
+    def _open_line(self, event: LineList.RowSelected) -> None:
+        raw = self.query_one("#trace-raw", LineList)
+        rows: ContextRows = raw.source  # type: ignore[assignment]
+        kind, line, _ = rows.rows[event.row]
+        if kind != "context":
+            return
+        file_row = max(n for n in range(event.row + 1) if rows.rows[n][0] == "file")
+        name = rows.rows[file_row][2]
+        file_id = next((i for i, f in enumerate(self.session.files) if f.name == name), None)
+        if file_id is not None:
+            self.app.find_trace_of_line(file_id, line)

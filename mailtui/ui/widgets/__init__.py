@@ -1,0 +1,1 @@
+"""Widgets: the Line API list, the message list and the filter bar."""
