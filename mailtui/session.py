@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import time
+from array import array
+from bisect import bisect_left
 from datetime import tzinfo
 from itertools import islice
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -39,7 +41,7 @@ UnrecognisedCallback = Callable[["LoadedFile", int, str], None]
 class LoadedFile:
     """One file as read: its format and how many of its lines mailtui understood."""
 
-    __slots__ = ("errors", "examples", "format", "lines", "source", "unrecognised")
+    __slots__ = ("end", "errors", "examples", "format", "lines", "source", "unrecognised")
 
     def __init__(self, source: sources.LogSource, fmt: str) -> None:
         self.source = source
@@ -49,6 +51,9 @@ class LoadedFile:
         #: (line number, text) of the first few unrecognised lines.
         self.examples: List[Tuple[int, str]] = []
         self.errors: List[str] = []
+        #: Offset just past the last line fed (before its end of line); None before the first line.
+        #: A follower starts reading appended lines after it.
+        self.end: Optional[int] = None
 
     @property
     def name(self) -> str:
@@ -71,6 +76,7 @@ class Session:
         #: One line per path that could not be read (missing, unreadable, unknown format).
         self.errors = errors
         self._by_id: Dict[str, Trace] = {trace.id: trace for trace in traces}
+        self._line_index: Optional[Dict[int, Tuple[array, array]]] = None
 
     def search(self, query: Union[str, Sequence[str], Query] = "") -> List[Trace]:
         """Traces matching a query (the DESIGN.md language), in time order."""
@@ -94,6 +100,23 @@ class Session:
     def trace(self, trace_id: str) -> Optional[Trace]:
         return self._by_id.get(trace_id)
 
+    def trace_at(self, ref: LineRef) -> Optional[Trace]:
+        """The trace a raw line belongs to (Enter on a line in the raw view), or None.
+
+        The first call builds, per file, the sorted byte offsets of every line that belongs to a
+        trace (two arrays: 12 bytes a line); later calls are a binary search.
+        """
+        if self._line_index is None:
+            self._line_index = _build_line_index(self.traces)
+        found = self._line_index.get(ref.file_id)
+        if found is None:
+            return None
+        offsets, owners = found
+        position = bisect_left(offsets, ref.offset)
+        if position < len(offsets) and offsets[position] == ref.offset:
+            return self.traces[owners[position]]
+        return None
+
     def read_lines(self, refs: Sequence[LineRef]) -> List[str]:
         """The raw text of these lines (re-read from the files by offset), in the order given."""
         wanted: Dict[int, List[int]] = {}
@@ -106,6 +129,20 @@ class Session:
             for offset, data in zip(unique, raw):
                 texts[(file_id, offset)] = sources.decode(data)
         return [texts.get((ref.file_id, ref.offset), "") for ref in refs]
+
+
+def _build_line_index(traces: Sequence[Trace]) -> Dict[int, Tuple[array, array]]:
+    """Per file id: (sorted line offsets, index of the trace owning each)."""
+    pairs: Dict[int, List[Tuple[int, int]]] = {}
+    for number, trace in enumerate(traces):
+        for hop in trace.hops:
+            for ref in hop.lines:
+                pairs.setdefault(ref.file_id, []).append((ref.offset, number))
+    index: Dict[int, Tuple[array, array]] = {}
+    for file_id, items in pairs.items():
+        items.sort()
+        index[file_id] = (array("q", (offset for offset, _ in items)), array("I", (n for _, n in items)))
+    return index
 
 
 def _detect(head: List[str], fmt: str) -> Optional[str]:
@@ -281,6 +318,7 @@ class Loader:
     def feed_line(self, file_id: int, line_no: int, offset: int, raw: bytes) -> bool:
         """Parse and correlate one line of an opened file; True when it was understood."""
         loaded = self.files[file_id]
+        loaded.end = offset + len(raw)
         text = sources.decode(raw)
         parser = self.parsers.get(file_id)
         if parser is not None:
@@ -305,9 +343,13 @@ class Loader:
         loaded.errors.extend(loaded.source.errors)
         self.errors.extend(loaded.source.errors)
 
-    def session(self) -> Session:
-        """A session of everything read so far (linking is redone: O(transactions))."""
-        return Session(list(self.files), build_traces(self.correlator.transactions()), list(self.errors))
+    def session(self, known_ids: Optional[Dict[int, str]] = None) -> Session:
+        """A session of everything read so far (linking is redone: O(transactions)).
+
+        ``known_ids`` keeps trace ids stable across calls (see :func:`mailtui.link.build_traces`).
+        """
+        traces = build_traces(self.correlator.transactions(), known_ids)
+        return Session(list(self.files), traces, list(self.errors))
 
 
 def _size(source: sources.LogSource) -> int:

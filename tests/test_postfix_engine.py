@@ -313,3 +313,15 @@ def test_before_queue_proxy_gives_the_real_client_to_the_reinjected_mail(logdir)
     assert (trace.client, trace.client_ip) == ("mx139.example.net", "103.28.42.139")
     assert [ref.line for ref in trace.lines] == [1, 2, 3, 4, 5, 6, 7]
     assert session.files[0].unrecognised == 0
+
+
+def test_trace_at_finds_the_mail_a_raw_line_belongs_to(logdir):
+    session = load(logdir("mail.log", SEED.lstrip() + "Mar 11 10:00:00 mx1 kernel: noise\n" + AMAVIS.lstrip()))
+    by_line = {ref.line: trace.id for trace in session.traces for ref in trace.lines}
+    for ref in (r for trace in session.traces for r in trace.lines):
+        assert session.trace_at(ref).id == by_line[ref.line]
+    from mailtui.model import LineRef
+
+    kernel_offset = len(SEED.lstrip().encode())
+    assert session.trace_at(LineRef(0, 8, kernel_offset)) is None
+    assert session.trace_at(LineRef(5, 1, 0)) is None

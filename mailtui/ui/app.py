@@ -18,7 +18,6 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from mailtui.highlight import QUEUE_ID, token_spans
 from mailtui.model import MailtuiError, Trace
 from mailtui.sanitize import visible
 from mailtui.session import Loader, Session
@@ -169,19 +168,9 @@ class MailTuiApp(App):
         index = raw.indexes[file_id]
         ref = index.ref(line)
         where = f"{index.name}:{line}"
-        text = index.text([line])[0]
-        candidates: List[Trace] = []
-        for start, end, token in token_spans(text):
-            if token is QUEUE_ID:
-                candidates.extend(session.find(text[start:end]))
-        found = next((t for t in candidates if any(ref in hop.lines for hop in t.hops)), None)
-        if found is None:
-            for number, trace in enumerate(session.traces):
-                if number % _CHECK_EVERY == 0 and worker.is_cancelled:
-                    return
-                if any(ref in hop.lines for hop in trace.hops):
-                    found = trace
-                    break
+        found = session.trace_at(ref)
+        if worker.is_cancelled:
+            return
         self.call_from_thread(self._open_found, found, where)
 
     def _open_found(self, trace: Optional[Trace], where: str) -> None:
