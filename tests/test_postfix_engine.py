@@ -316,7 +316,9 @@ def test_before_queue_proxy_gives_the_real_client_to_the_reinjected_mail(logdir)
 
 
 def test_trace_at_finds_the_mail_a_raw_line_belongs_to(logdir):
-    session = load(logdir("mail.log", SEED.lstrip() + "Mar 11 10:00:00 mx1 kernel: noise\n" + AMAVIS.lstrip()))
+    session = load(
+        logdir("mail.log", SEED.lstrip() + "Mar 11 10:00:00 mx1 kernel: noise\n" + AMAVIS.lstrip())
+    )
     by_line = {ref.line: trace.id for trace in session.traces for ref in trace.lines}
     for ref in (r for trace in session.traces for r in trace.lines):
         assert session.trace_at(ref).id == by_line[ref.line]
