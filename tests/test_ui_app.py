@@ -413,3 +413,30 @@ async def test_provisional_session_shows_rows_then_final_keeps_the_cursor():
         await settle(pilot)
         assert rows.current is final.trace(SEEDS_TRACE)
         assert "loading" not in screen_text(app)
+
+
+async def test_hostile_sample_never_reaches_the_terminal_raw():
+    """samples/hostile: markup, OSC title/clipboard escapes, BEL, backspace, bidi and Latin-1 bytes,
+    on the list, on every trace screen and in the raw view."""
+    app = make_app([str(ROOT / "samples" / "hostile")], year=2024, local_tz=timezone.utc)
+    raw_controls = {chr(c) for c in range(0x20) if c not in (0x0A,)} | {"\x7f", "\u202e", "\u2066"}
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        seen = [screen_text(app)]
+        rows = len(app.screen.query_one(MessageList)._source)
+        assert rows == 9
+        for _ in range(rows):
+            await pilot.press("enter")
+            await settle(pilot)
+            seen.append(screen_text(app))
+            await pilot.press("escape", "k")
+            await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        seen.append(screen_text(app))
+    everything = "\n".join(seen)
+    assert not raw_controls & set(everything)
+    assert "[bold red]" in everything and "[link=https://evil.example]" in everything
+    assert "␛]0;" in everything and "␛]52;" in everything and "␇" in everything
+    assert "<U+202E>" in everything
+    assert "Café crème ¿Qué?" in everything
