@@ -59,16 +59,36 @@ def query_text(words: Sequence[str]) -> str:
     return " ".join(parts)
 
 
+class NoMailLogFile(MailtuiError):
+    """No path was given and no system mail log file is readable: read the systemd journal
+    instead when :func:`mailtui.journal.available` (as the CLI does), else show the message."""
+
+
 def default_paths() -> List[str]:
-    """The system's mail log when no path is given."""
+    """The system's mail log when no path is given; raises :class:`NoMailLogFile` when none is
+    readable (the journal is the fallback: see :func:`default_inputs`)."""
     for path in DEFAULT_LOGS:
         if os.access(path, os.R_OK):
             return [path]
-    raise MailtuiError(
+    raise NoMailLogFile(
         "no log given and none of "
         + ", ".join(DEFAULT_LOGS)
         + " is readable; pass a path, e.g. mailtui search /path/to/mail.log"
     )
+
+
+def default_inputs() -> Tuple[List[str], bool]:
+    """What to read when no path is given: (the mail log, False), or ([], True) for the systemd
+    journal when no mail log file is readable but journalctl exists. Raises :class:`NoMailLogFile`
+    when neither can be read."""
+    from mailtui import journal
+
+    try:
+        return default_paths(), False
+    except NoMailLogFile as error:
+        if journal.available():
+            return [], True
+        raise NoMailLogFile(f"{error} (and journalctl, for the systemd journal, is not installed)") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
         "--year", type=int, help="year of syslog timestamps that have none (default: from file dates)"
     )
     common.add_argument("--json", action="store_true", help="JSON output (one object per line for search)")
+    journal = common.add_argument_group("systemd journal")
+    journal.add_argument(
+        "--journal", action="store_true", help="read mail lines from the systemd journal (journalctl)"
+    )
+    journal.add_argument("--since", metavar="TIME", help="journal entries since TIME (journalctl --since)")
+    journal.add_argument("--until", metavar="TIME", help="journal entries until TIME (journalctl --until)")
+    journal.add_argument(
+        "-D", "--directory", metavar="DIR", help="read the journal files in DIR (journalctl -D)"
+    )
 
     parser = argparse.ArgumentParser(
         prog="mailtui",
@@ -92,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
         description="List traces matching the query, e.g. "
         "mailtui search /var/log/mail.log from:boss@example.com since:today",
     )  # fmt: skip
+    search.add_argument(
+        "-f", "--follow", action="store_true",
+        help="then follow the logs: print each matching mail that is new or changes (Ctrl-C ends)",
+    )  # fmt: skip
     search.add_argument("args", nargs="*", metavar="PATH|QUERY")
     trace = commands.add_parser("trace", parents=[common], help="one mail's hop chain and raw lines")
     trace.add_argument("args", nargs="+", metavar="[PATH...] ID")
@@ -100,15 +133,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(paths: List[str], options: argparse.Namespace):
-    from mailtui.session import open_logs
+def _open(paths: List[str], options: argparse.Namespace):
+    """(loader, session) for the paths, the journal (--journal), or the default log or journal."""
+    from mailtui import journal
+    from mailtui.session import Loader
 
-    session = open_logs(paths or default_paths(), fmt=options.format, year=options.year)
+    use_journal = bool(getattr(options, "journal", False))
+    journal_options = [name for name in ("since", "until", "directory") if getattr(options, name, None)]
+    if journal_options and not use_journal and paths:
+        raise MailtuiError(f"--{journal_options[0]} is for the journal: add --journal")
+    if not paths and not use_journal:
+        paths, use_journal = default_inputs()
+        if use_journal:
+            print("mailtui: no mail log file is readable; reading the systemd journal", file=sys.stderr)
+    if use_journal:
+        query = journal.JournalQuery(options.since, options.until, options.directory)
+        if getattr(options, "follow", False) and options.until:
+            raise MailtuiError("--follow and --until do not go together")
+        loader = journal.journal_loader(query, paths, fmt=options.format, year=options.year)
+        for message in query.warnings:
+            print(f"mailtui: {visible(message)}", file=sys.stderr)
+    else:
+        loader = Loader(paths, fmt=options.format, year=options.year)
+    session = loader.run()
     for message in session.errors:
         print(f"mailtui: {visible(message)}", file=sys.stderr)
     if not session.files and session.errors:
         raise _NothingRead()
-    return session
+    return loader, session
+
+
+def _load(paths: List[str], options: argparse.Namespace):
+    return _open(paths, options)[1]
 
 
 def _print(text: str) -> None:
@@ -121,16 +177,80 @@ def _cmd_search(options: argparse.Namespace) -> int:
 
     paths, words = split_paths_and_query(options.args)
     query = parse_query(query_text(words))
-    session = _load(paths, options)
+    if options.follow:
+        _stop_on_sigterm()
+    loader, session = _open(paths, options)
     width = shutil.get_terminal_size((160, 24)).columns
-    if not options.json:
-        _print(table_header(width))
-    for trace in session.search(query):
-        if options.json:
-            _print(json_line(trace_json(trace, session)))
-        else:
-            _print(table_row(trace, width))
+    try:
+        if not options.json:
+            _print(table_header(width))
+        for trace in session.search(query):
+            if options.json:
+                _print(json_line(trace_json(trace, session)))
+            else:
+                _print(table_row(trace, width))
+        if options.follow:
+            return _follow(loader, session, query, options, width)
+    except KeyboardInterrupt:
+        if options.follow:
+            return 0  # the way to end --follow
+        raise
     return 2 if session.errors else 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends `search --follow` like Ctrl-C: cleanly, exit status 0."""
+    import signal
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (tests calling main())
+        signal.signal(signal.SIGTERM, stop)
+
+
+def _follow_signature(trace) -> tuple:  # type: ignore[no-untyped-def]
+    """What makes `search --follow` print a trace again: its status, a hop, a recipient's fate."""
+    return (
+        trace.status,
+        tuple((hop.server, hop.queue_id) for hop in trace.hops),
+        tuple((rcpt.address, rcpt.status) for rcpt in trace.recipients),
+    )
+
+
+def _follow(loader, session, query, options: argparse.Namespace, width: int) -> int:  # type: ignore[no-untyped-def]
+    """`search --follow`: print each matching trace that is new or changed, until Ctrl-C."""
+    import time
+
+    from mailtui.export import table_row, trace_json
+    from mailtui.follow import POLL_INTERVAL, Follower
+
+    printed = {trace.id: _follow_signature(trace) for trace in session.search(query)}
+    sys.stdout.flush()
+    follower = Follower(loader, session)
+    reported = 0
+    try:
+        while True:
+            for message in follower.notices[reported:]:
+                print(f"mailtui: {visible(message)}", file=sys.stderr)
+            reported = len(follower.notices)
+            time.sleep(POLL_INTERVAL)
+            new = follower.poll()
+            if new is None:
+                continue
+            for trace in new.traces:
+                if trace.id not in follower.changed or not query.matches(trace):
+                    continue
+                sig = _follow_signature(trace)
+                if printed.get(trace.id) == sig:
+                    continue
+                printed[trace.id] = sig
+                _print(json_line(trace_json(trace, new)) if options.json else table_row(trace, width))
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        follower.close()
 
 
 def _cmd_trace(options: argparse.Namespace) -> int:
@@ -214,7 +334,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if not args or args[0] not in ("search", "trace", "stats"):
             return _cmd_ui(args)
-        options = _parser().parse_args(args)
+        parser = _parser()
+        # Paths and query words may come after options too (`search mail.log --json to:boss`).
+        options, extra = parser.parse_known_args(args)
+        if any(item.startswith("-") and item != "-" for item in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        options.args = [*options.args, *extra]
         handler = {"search": _cmd_search, "trace": _cmd_trace, "stats": _cmd_stats}[options.command]
         return handler(options)
     except MailtuiError as error:

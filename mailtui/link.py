@@ -213,8 +213,16 @@ def _trace_status(trace: Trace) -> str:
     return statuses.pop() if len(statuses) == 1 else MIXED
 
 
-def build_traces(transactions: Sequence[Transaction]) -> List[Trace]:
-    """Resolve every claim, join hops into traces, and set each trace's recipients, status and family."""
+def build_traces(
+    transactions: Sequence[Transaction], known_ids: Optional[Dict[int, str]] = None
+) -> List[Trace]:
+    """Resolve every claim, join hops into traces, and set each trace's recipients, status and family.
+
+    Trace ids number NOQUEUE rows and reused queue ids in time order, so a line that arrives
+    later with an earlier time would renumber them. ``known_ids`` (first hop's ``seq`` -> id, kept
+    by the caller across builds, as :class:`mailtui.follow.Follower` does) keeps every id once
+    given: a trace whose first hop had an id keeps it, new traces get ids never given before.
+    """
     index = _Index(transactions)
     pos = {id(tx): i for i, tx in enumerate(transactions)}
     uf = _UnionFind(len(transactions))
@@ -247,9 +255,11 @@ def build_traces(transactions: Sequence[Transaction]) -> List[Trace]:
     traces: List[Trace] = []
     trace_of: Dict[int, Trace] = {}
     used_ids: Dict[str, int] = {}
-    for root, hops in sorted(members.items(), key=lambda item: min((t.first_seen, t.seq) for t in item[1])):
-        ordered = _order_hops(hops, links_of[root])
-        trace = Trace(_trace_id(ordered[0], used_ids), ordered, links_of[root])
+    groups = sorted(members.items(), key=lambda item: min((t.first_seen, t.seq) for t in item[1]))
+    ordered_groups = [(root, _order_hops(hops, links_of[root])) for root, hops in groups]
+    ids = _stable_ids([ordered[0] for _root, ordered in ordered_groups], known_ids)
+    for (root, ordered), trace_id in zip(ordered_groups, ids):
+        trace = Trace(trace_id or _trace_id(ordered[0], used_ids), ordered, links_of[root])
         trace.recipients = merge_recipients(ordered)
         trace.status = _trace_status(trace)
         trace.reason = next((hop.reason for hop in reversed(ordered) if hop.reason), None)
@@ -264,6 +274,33 @@ def build_traces(transactions: Sequence[Transaction]) -> List[Trace]:
         parent.children.append(child.id)
         parent.links.append(link)
     return traces
+
+
+def _stable_ids(firsts: Sequence[Transaction], known: Optional[Dict[int, str]]) -> List[Optional[str]]:
+    """Ids for traces with these first hops (None everywhere without ``known``: number afresh)."""
+    if known is None:
+        return [None] * len(firsts)
+    result: List[Optional[str]] = []
+    taken = set()
+    for first in firsts:
+        old = known.get(first.seq)
+        if old is not None and old not in taken:
+            taken.add(old)
+            result.append(old)
+        else:
+            result.append(None)
+    given = set(known.values())
+    used: Dict[str, int] = {}
+    for i, first in enumerate(firsts):
+        if result[i] is not None:
+            continue
+        new = _trace_id(first, used)
+        while new in given:  # never hand out an id that named another trace before
+            new = _trace_id(first, used)
+        given.add(new)
+        known[first.seq] = new
+        result[i] = new
+    return result
 
 
 def _trace_id(first: Transaction, used: Dict[str, int]) -> str:

@@ -41,7 +41,7 @@ UnrecognisedCallback = Callable[["LoadedFile", int, str], None]
 class LoadedFile:
     """One file as read: its format and how many of its lines mailtui understood."""
 
-    __slots__ = ("end", "errors", "examples", "format", "lines", "source", "unrecognised")
+    __slots__ = ("errors", "examples", "format", "lines", "source", "unrecognised")
 
     def __init__(self, source: sources.LogSource, fmt: str) -> None:
         self.source = source
@@ -51,9 +51,6 @@ class LoadedFile:
         #: (line number, text) of the first few unrecognised lines.
         self.examples: List[Tuple[int, str]] = []
         self.errors: List[str] = []
-        #: Offset just past the last line fed (before its end of line); None before the first line.
-        #: A follower starts reading appended lines after it.
-        self.end: Optional[int] = None
 
     @property
     def name(self) -> str:
@@ -333,7 +330,6 @@ class Loader:
     def feed_line(self, file_id: int, line_no: int, offset: int, raw: bytes) -> bool:
         """Parse and correlate one line of an opened file; True when it was understood."""
         loaded = self.files[file_id]
-        loaded.end = offset + len(raw)
         text = sources.decode(raw)
         parser = self.parsers.get(file_id)
         if parser is not None:

@@ -86,11 +86,14 @@ class LogSource:
         "compression",
         "data",
         "errors",
+        "fd",
         "from_directory",
         "identity",
+        "journal",
         "mtime",
         "name",
         "path",
+        "read_to",
         "size",
     )
 
@@ -122,6 +125,16 @@ class LogSource:
         self.identity: Optional[Tuple[int, int]] = None
         #: st_size when the path was expanded: a file found smaller later was truncated meanwhile.
         self.size: Optional[int] = None
+        #: An open descriptor of the (plain) file, kept by whoever opened it (a follower after a
+        #: rotation, a journal spool): reads use it instead of the path, which may name another
+        #: file by now. Never closed here.
+        self.fd: Optional[int] = None
+        #: For a spool of `journalctl` output: the query it came from (a ``mailtui.journal``
+        #: object), so that a follower can go on reading the journal after it.
+        self.journal: Optional[object] = None
+        #: Bytes a complete reading of the (plain) file got to: where its end was when it was last
+        #: read through (the load); a follower goes on from there. None until then.
+        self.read_to: Optional[int] = None
 
     def __repr__(self) -> str:
         return f"LogSource(path={self.path!r}, name={self.name!r}, compression={self.compression!r})"
@@ -387,9 +400,39 @@ def _stdin_source(errors: List[str]) -> Optional[LogSource]:
 # Reading
 
 
+class _FdReader(io.RawIOBase):
+    """Reads an open descriptor from the start with ``os.pread`` (its own position; the
+    descriptor's offset is not touched and it is not closed)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(os.fstat(self._fd).st_size - self._pos, 0)
+        data = os.pread(self._fd, size, self._pos)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def _open_raw(source: LogSource) -> BinaryIO:
     if source.data is not None:
         return io.BytesIO(source.data)
+    if source.fd is not None:
+        return _FdReader(source.fd)  # type: ignore[return-value]
     return open(source.path, "rb")
 
 
@@ -422,6 +465,8 @@ def _iter_chunks(source: LogSource, errors: List[str]) -> Iterator[bytes]:
             while True:
                 piece = read(CHUNK_SIZE)
                 if not piece:
+                    if source.compression is None:
+                        source.read_to = total
                     break
                 total += len(piece)
                 parts.append(piece)
@@ -581,6 +626,11 @@ def read_lines_at(source: LogSource, offsets: Sequence[int]) -> List[bytes]:
     if source.compression is None and source.data is not None:
         data = source.data
         return [_cut_line(data[off : off + MAX_LINE + 2]) if 0 <= off < len(data) else b"" for off in offsets]
+    if source.compression is None and source.fd is not None:
+        try:
+            return [_pread_line(source.fd, off) if off >= 0 else b"" for off in offsets]
+        except OSError as exc:
+            raise MailtuiError(f"{source.name}: {_reason(exc)}") from exc
     if source.compression is None:
         try:
             fd = os.open(source.path, os.O_RDONLY)
