@@ -440,3 +440,43 @@ async def test_hostile_sample_never_reaches_the_terminal_raw():
     assert "␛]0;" in everything and "␛]52;" in everything and "␇" in everything
     assert "<U+202E>" in everything
     assert "Café crème ¿Qué?" in everything
+
+
+async def test_a_million_rows_render_only_what_is_visible(monkeypatch):
+    """The list is virtual: with 1,000,000 traces, moving to the end and paging draw one screen of
+    rows each time, never the whole list."""
+    from textual.app import App
+
+    from mailtui.session import open_logs
+    from mailtui.ui import render
+
+    (trace,) = open_logs([str(ROOT / "samples" / "seeds" / "postfix-book.log")], year=2024).traces
+    drawn = []
+    real_row_content = render.row_content
+
+    def counting(row_trace, columns, zone):
+        drawn.append(1)
+        return real_row_content(row_trace, columns, zone)
+
+    monkeypatch.setattr(render, "row_content", counting)
+
+    class OneList(App):
+        def compose(self):
+            yield MessageList(id="list")
+
+    app = OneList()
+    async with app.run_test(size=(100, 30)) as pilot:
+        rows = app.query_one(MessageList)
+        rows.show([trace] * 1_000_000, cursor=0)
+        rows.focus()
+        await pilot.pause()
+        assert 0 < len(drawn) <= 60
+        drawn.clear()
+        await pilot.press("end")
+        await pilot.pause()
+        assert rows.cursor == 999_999 and 0 < len(drawn) <= 60
+        drawn.clear()
+        for _ in range(5):
+            await pilot.press("pageup")
+        await pilot.pause()
+        assert rows.cursor < 999_999 - 100 and len(drawn) <= 5 * 60
