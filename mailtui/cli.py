@@ -125,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
         "-f", "--follow", action="store_true",
         help="then follow the logs: print each matching mail that is new or changes (Ctrl-C ends)",
     )  # fmt: skip
+    search.add_argument(
+        "--csv", action="store_true",
+        help="CSV output: id, first_seen, last_seen, status, sender, recipients, message_id, subject, size, "
+        "client, client_ip, servers, queue_ids",
+    )  # fmt: skip
     search.add_argument("args", nargs="*", metavar="PATH|QUERY")
     trace = commands.add_parser("trace", parents=[common], help="one mail's hop chain and raw lines")
     trace.add_argument("args", nargs="+", metavar="[PATH...] ID")
@@ -179,7 +184,11 @@ def _cmd_search(options: argparse.Namespace) -> int:
     query = parse_query(query_text(words))
     if options.follow:
         _stop_on_sigterm()
+    if options.csv and (options.json or options.follow):
+        raise MailtuiError("--csv goes with neither --json nor --follow")
     loader, session = _open(paths, options)
+    if options.csv:
+        return _search_csv(session, query)
     width = shutil.get_terminal_size((160, 24)).columns
     try:
         if not options.json:
@@ -195,6 +204,14 @@ def _cmd_search(options: argparse.Namespace) -> int:
         if options.follow:
             return 0  # the way to end --follow
         raise
+    return 2 if session.errors else 0
+
+
+def _search_csv(session, query) -> int:  # type: ignore[no-untyped-def]
+    """`search --csv`: the log's text as it is, but glyphs for control characters on a terminal."""
+    from mailtui.export import write_csv
+
+    write_csv(session.search(query), sys.stdout, terminal=sys.stdout.isatty())
     return 2 if session.errors else 0
 
 

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+import csv
+from typing import Dict, Iterable, List, Optional, Sequence, TextIO
 
 from mailtui.model import Trace, Transaction, iso_time
-from mailtui.sanitize import clip, visible
+from mailtui.sanitize import clip, json_line, visible
 from mailtui.session import Session
+
+#: Columns of `search --csv` and the UI's list export, in order.
+CSV_COLUMNS = (
+    "id",
+    "first_seen",
+    "last_seen",
+    "status",
+    "sender",
+    "recipients",
+    "message_id",
+    "subject",
+    "size",
+    "client",
+    "client_ip",
+    "servers",
+    "queue_ids",
+)
 
 #: Table columns: (header, width); the subject column takes what is left.
 _COLUMNS = (("TIME", 19), ("STATUS", 9), ("FROM", 28), ("TO", 30), ("SIZE", 7), ("SERVER", 12))
@@ -152,3 +170,52 @@ def trace_report(trace: Trace, session: Session) -> str:
 
 def traces_table(traces: Sequence[Trace], width: int = 160) -> str:
     return "\n".join([table_header(width), *(table_row(trace, width) for trace in traces)])
+
+
+def csv_row(trace: Trace) -> List[str]:
+    """One trace as the :data:`CSV_COLUMNS` cells (lists joined by a space, "" for missing; the null
+    sender is `<>`). The text is the log's own: sanitise it before it goes to a terminal."""
+    first = trace.hops[0]
+    queue_ids: List[str] = []
+    for hop in trace.hops:
+        if hop.queue_id not in queue_ids:
+            queue_ids.append(hop.queue_id)
+    return [
+        trace.id,
+        iso_time(trace.first_seen, first.tz),
+        iso_time(trace.last_seen, first.tz),
+        trace.status,
+        _sender_column(trace),
+        " ".join(rcpt.address for rcpt in trace.recipients),
+        trace.message_id or "",
+        trace.subject or "",
+        "" if trace.size is None else str(trace.size),
+        trace.client or "",
+        trace.client_ip or "",
+        " ".join(trace.servers),
+        " ".join(queue_ids),
+    ]
+
+
+def write_csv(traces: Iterable[Trace], handle: TextIO, terminal: bool = False) -> int:
+    """Write a header and one row per trace with the csv module's quoting; returns the row count.
+
+    With `terminal` (stdout is a TTY) every cell goes through :func:`visible`, so no escape sequence
+    reaches the screen; a file keeps the log's text as it is."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for trace in traces:
+        row = csv_row(trace)
+        writer.writerow([visible(cell) for cell in row] if terminal else row)
+        count += 1
+    return count
+
+
+def write_jsonl(traces: Iterable[Trace], session: Session, handle: TextIO) -> int:
+    """One JSON object per trace (the `search --json` contract) per line; returns the count."""
+    count = 0
+    for trace in traces:
+        handle.write(json_line(trace_json(trace, session)) + "\n")
+        count += 1
+    return count

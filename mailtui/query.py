@@ -4,13 +4,16 @@ A query is a list of terms separated by white space; every term must hold (AND):
 
     from:boss@example.com to:@example.org status:bounced,deferred since:"2024-01-11 09:00"
     until:today subject:invoice client:10.14.168.0/24 relay:mail.evil.example server:mx1
-    msgid:<abc@example.com> qid:307DF802B3 invoice -spam
+    msgid:<abc@example.com> qid:307DF802B3 reason:"Relay access denied" invoice -spam
 
 * ``field:value`` restricts one field; ``value`` may be a comma list, any of which may match (OR).
 * A bare word is a case-insensitive substring of any address, subject, id, host, relay or server.
 * A leading ``-`` negates a term (``-from:x``, ``-word``).
 * Double quotes make text literal: spaces, commas and colons inside them do not split or start a
   field (``subject:"quarterly report, Q3"``, ``"re:hello"``); ``\\"`` and ``\\\\`` escape inside quotes.
+* ``reason:`` is a substring of a recipient's reply or reason, or of the message's reason (a reject,
+  a discard); a value with the placeholders of :func:`mailtui.reasons.fold_reason` (``<…>``, ``[…]``,
+  ``N``) also matches the folded reply, so the overview's reason rows read back as queries.
 * Aliases: ``sender:`` = ``from:``, ``rcpt:`` = ``to:``, ``ip:``/``host:`` = ``client:`` OR
   ``relay:``, ``id:`` = ``qid:`` OR ``msgid:`` OR the trace id.
 
@@ -30,8 +33,9 @@ from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tup
 from dateutil import parser as date_parser
 
 from .model import MIXED, PROBLEM_STATUSES, STATUSES, MailtuiError, Trace
+from .reasons import is_folded, reason_matches
 
-__all__ = ["FIELDS", "Query", "QueryError", "parse_query"]
+__all__ = ["FIELDS", "Query", "QueryError", "parse_query", "quote_value"]
 
 Predicate = Callable[[Trace], bool]
 #: Tests one (host, ip) pair, both lower-case ("" when unknown).
@@ -52,6 +56,7 @@ FIELDS = (
     "server",
     "msgid",
     "qid",
+    "reason",
     "id",
     "ip",
     "host",
@@ -576,6 +581,22 @@ def _subject_predicate(values: List[str]) -> Predicate:
     return subject_matches
 
 
+def _reason_predicate(values: List[str]) -> Predicate:
+    needles = tuple((value.strip().lower(), is_folded(value)) for value in values)
+
+    def reason_in(trace: Trace) -> bool:
+        texts: List[Optional[str]] = [trace.reason]
+        for rcpt in trace.recipients:
+            texts += [rcpt.response, rcpt.reason]
+        for hop in trace.hops:
+            texts.append(hop.reason)
+            for rcpt in list(hop.recipients.values()):
+                texts += [rcpt.response, rcpt.reason]
+        return any(reason_matches(needle, text, folded) for needle, folded in needles for text in texts)
+
+    return reason_in
+
+
 def _haystack(trace: Trace) -> str:
     """Every searchable text of a trace, lower-case, one field per line (bare words never span two)."""
     parts = [trace.id]
@@ -655,6 +676,8 @@ def _field_predicate(field: str, values: List[str]) -> Predicate:
         return _qid_predicate(values)
     if field == "id":
         return _id_predicate(values)
+    if field == "reason":
+        return _reason_predicate(values)
     return _subject_predicate(values)
 
 
@@ -668,7 +691,19 @@ _EXAMPLES = {
     "msgid": "<abc@example.com>",
     "qid": "307DF802B3",
     "id": "307DF802B3",
+    "reason": '"Relay access denied"',
 }
+
+
+_PLAIN_VALUE = re.compile(r'[^\s",\\]+')
+
+
+def quote_value(value: str) -> str:
+    """`value` as query text that reads back as exactly this one value (quoted when it has white
+    space, a comma, a quote or a backslash, or starts with `-`): for queries built by the UI."""
+    if value and _PLAIN_VALUE.fullmatch(value) and not value.startswith("-"):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # -------------------------------------------------------------------------------------- entry

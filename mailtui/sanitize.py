@@ -37,3 +37,15 @@ def json_line(value: object) -> str:
     escape (C0 controls are escaped by json itself), so `json.loads` gives back the original text."""
     text = json.dumps(value, ensure_ascii=False)
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def has_controls(text: str) -> bool:
+    """True when `text` holds a character :func:`visible` would replace (but TAB)."""
+    return text.translate(_TABLE) != text
+
+
+def longest_plain_run(text: str) -> str:
+    """The longest stretch of `text` without control characters (a substring to search for when the
+    whole text cannot be typed or shown: a subject with an escape sequence in it)."""
+    runs = re.split("[" + "".join(re.escape(chr(c)) for c in _TABLE if c != 0x20) + "\t]", text)
+    return max((run.strip() for run in runs), key=len, default="")

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import write_log
+from conftest import SAMPLES, write_log
 from test_postfix_engine import AMAVIS, SEED
 
 from mailtui.cli import main, query_text, split_paths_and_query
@@ -114,3 +114,52 @@ def test_paths_and_query_words_are_told_apart(tmp_path):
 def test_main_returns_status_instead_of_raising(tmp_path, capsys):
     assert main(["stats", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_stats_json_has_the_overview_numbers():
+    result = run("stats", str(SAMPLES / "postfix" / "mail.log"), "--year", "2024", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for kept in ("messages_by_status", "top_senders", "top_client_hosts", "top_relays", "messages_per_hour"):
+        assert kept in data
+    assert data["top_senders"][0] == {"value": "<>", "count": 3, "query": "from:<>"}
+    assert data["top_sender_domains"][0]["value"] == "example.com"
+    assert data["top_relay_hosts"][0] == {
+        "value": "mx1.example.com",
+        "count": 8,
+        "query": "relay:mx1.example.com",
+    }
+    assert data["top_reject_reasons"][0]["query"].startswith("status:rejected reason:")
+    assert data["volume"]["bucket"] == "hour" and len(data["volume"]["buckets"]) == 9
+    assert data["delays"]["end_to_end"]["max"] == 1600
+    assert set(data["delays"]) == {"end_to_end", "a", "b", "c", "d"}
+    text = run("stats", str(SAMPLES / "postfix" / "mail.log"), "--year", "2024").stdout
+    assert "delay end_to_end: median" in text and "messages per hour (by status):" in text
+
+
+def test_search_csv_columns_and_quoting():
+    import csv
+    import io
+
+    result = run(
+        "search", str(SAMPLES / "postfix" / "mail.log"), "--year", "2024", "status:mixed,bounced", "--csv"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == [
+        "id", "first_seen", "last_seen", "status", "sender", "recipients", "message_id", "subject", "size",
+        "client", "client_ip", "servers", "queue_ids",
+    ]  # fmt: skip
+    assert [row["id"] for row in rows] == ["mx1:C1D2E3F4A5", "mx1:5A6B7C8D9E"]
+    assert rows[1]["recipients"] == "ann@client.example old.contact@client2.example"
+    hostile = run("search", str(SAMPLES / "hostile"), "--year", "2024", "--csv")
+    assert "\x1b" in hostile.stdout  # a pipe or a file gets the log's text as it is
+    assert len(list(csv.DictReader(io.StringIO(hostile.stdout)))) == 9
+    assert run("search", str(SAMPLES / "hostile"), "--csv", "--json").returncode == 2
+
+
+def test_search_csv_to_a_terminal_shows_glyphs(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["search", str(SAMPLES / "hostile"), "--year", "2024", "--csv"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "␛" in out

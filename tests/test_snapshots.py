@@ -23,3 +23,7 @@ def test_screen(name, snap_compare):
 
 def test_narrow_list(snap_compare):
     assert snap_compare(sample_app(), terminal_size=(80, 24), run_before=SHOTS["filtered"])
+
+
+def test_narrow_overview(snap_compare):
+    assert snap_compare(sample_app(), terminal_size=(80, 24), run_before=SHOTS["overview"])

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from mailtui.model import MailtuiError, Trace
+from mailtui.model import MailtuiError, Recipient, Trace
 from mailtui.sanitize import visible
 from mailtui.session import Loader, Session
 from mailtui.ui.commands import mailtui_commands
@@ -101,6 +101,38 @@ class MailTuiApp(App):
         if self.session is not None:
             self.raw_log()  # start indexing lines, for the context
             self.push_screen(TraceScreen(trace, self.session))
+
+    def open_overview(self, traces: Sequence[Trace], query: str) -> None:
+        """Push the overview of `traces` (the main list's rows, filtered by `query`)."""
+        if self.session is None:
+            self.notify("The logs are still opening", severity="warning")
+            return
+        from mailtui.ui.screens.overview import OverviewScreen
+
+        self.push_screen(OverviewScreen(self.session, traces, query))
+
+    def main_screen(self) -> MainScreen:
+        """The message list (always at the bottom of the screen stack)."""
+        main = self.screen_stack[0]
+        assert isinstance(main, MainScreen)
+        return main
+
+    def pivot(self, query: str) -> None:
+        """Back to the message list with `query` written into the filter bar and applied."""
+        main = self.main_screen()
+        while len(self.screen_stack) > 1 and self.screen is not main:
+            self.pop_screen()
+        main.pivot(query)
+
+    def pivot_on(self, trace: Trace, name: str, recipient: Optional[Recipient] = None) -> None:
+        """Pivot `name` (see :data:`mailtui.pivot.PIVOTS`) on `trace`, or say why there is none."""
+        from mailtui.pivot import PIVOTS, pivot_query
+
+        query = pivot_query(trace, name, recipient)
+        if query is None:
+            self.notify(f"{PIVOTS[name].title}: {PIVOTS[name].missing}", severity="warning")
+            return
+        self.pivot(query)
 
     def open_raw_log(self, at: Optional[Trace] = None) -> None:
         """Push the raw log view (at the first line of `at`, if given)."""
@@ -215,6 +247,32 @@ class MailTuiApp(App):
         self.call_from_thread(
             self.notify,
             visible(f"Exported {trace.id} to {text_path} and {json_path.name}"),
+            title="Export",
+            markup=False,
+            timeout=10,
+        )
+
+    def export_list(self, traces: Sequence[Trace], query: str) -> None:
+        """Write the listed traces as CSV and JSON lines in a worker, then show where."""
+        if self.session is None:
+            self.notify("The logs are still opening", severity="warning")
+            return
+        self._export_list(list(traces), self.session, query)
+
+    @work(thread=True, group="export", description="Exporting the list")
+    def _export_list(self, traces: List[Trace], session: Session, query: str) -> None:
+        from mailtui.ui.exports import write_list_export
+
+        try:
+            csv_path, jsonl_path = write_list_export(traces, session)
+        except (OSError, MailtuiError) as error:
+            self.call_from_thread(
+                self.notify, visible(f"Export failed: {error}"), severity="error", markup=False
+            )
+            return
+        self.call_from_thread(
+            self.notify,
+            visible(f"Exported {len(traces):,} messages to {csv_path} and {jsonl_path.name}"),
             title="Export",
             markup=False,
             timeout=10,

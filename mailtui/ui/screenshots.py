@@ -87,6 +87,12 @@ async def shot_help(pilot: Pilot) -> None:
     await settle(pilot)
 
 
+async def shot_overview(pilot: Pilot) -> None:
+    await settle(pilot)
+    await pilot.press("o")
+    await settle(pilot)
+
+
 #: name → steps after start-up.
 SHOTS: Dict[str, Callable[[Pilot], Awaitable[None]]] = {
     "list": shot_list,
@@ -94,6 +100,7 @@ SHOTS: Dict[str, Callable[[Pilot], Awaitable[None]]] = {
     "trace": shot_trace,
     "raw": shot_raw,
     "help": shot_help,
+    "overview": shot_overview,
 }
 
 

@@ -23,6 +23,8 @@ _KEY_NAMES = {
     "pageup": "PgUp",
     "pagedown": "PgDn",
     "space": "Space",
+    "right_square_bracket": "]",
+    "left_square_bracket": "[",
 }
 
 
@@ -39,6 +41,7 @@ def help_sections() -> List[Tuple[str, List[Binding]]]:
     """(section title, bindings) for the whole app."""
     from mailtui.ui.app import MailTuiApp
     from mailtui.ui.screens.main import MainScreen
+    from mailtui.ui.screens.overview import OverviewScreen
     from mailtui.ui.screens.raw import RawLogScreen
     from mailtui.ui.screens.trace import TraceScreen
     from mailtui.ui.widgets.filter_bar import QueryInput
@@ -50,11 +53,12 @@ def help_sections() -> List[Tuple[str, List[Binding]]]:
         ("Moving in any list", _bindings(LineList.BINDINGS)),
         (
             "Filter bar (query language: from: to: status: since: until: subject: client: relay: "
-            "server: msgid: qid:, bare words, -negation)",
+            "server: msgid: qid: reason:, bare words, -negation)",
             _bindings(QueryInput.BINDINGS),
         ),
         ("Trace", _bindings(TraceScreen.BINDINGS)),
         ("Raw log", _bindings(RawLogScreen.BINDINGS)),
+        ("Overview (o): Enter on a row lists its mail", _bindings(OverviewScreen.BINDINGS)),
     ]
 
 

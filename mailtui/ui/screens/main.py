@@ -17,13 +17,43 @@ from mailtui.query import Query, QueryError, parse_query
 from mailtui.sanitize import visible
 from mailtui.session import LoadCancelled, Session
 from mailtui.ui import render
-from mailtui.ui.messages import FilterApplied, LoadFailed, LoadProgress, SessionReady
+from mailtui.ui.messages import FilterApplied, LoadFailed, LoadProgress, SearchResult, SessionReady
 from mailtui.ui.widgets.filter_bar import FilterBar, QueryInput
 from mailtui.ui.widgets.line_list import LineList
 from mailtui.ui.widgets.message_list import MessageList
 
 if TYPE_CHECKING:
     from mailtui.ui.app import MailTuiApp
+
+#: Pivot key → pivot name (see mailtui.pivot); the same keys on the list and the trace screen.
+PIVOT_KEYS = (("m", "msgid"), ("f", "from"), ("t", "to"), ("c", "client"), ("r", "relay"), ("S", "subject"))
+
+
+def PIVOT_BINDINGS(scope: str) -> List[Binding]:
+    """One binding per pivot, ids `<scope>.pivot_<name>`."""
+    from mailtui.pivot import PIVOTS
+
+    return [
+        Binding(
+            key,
+            f"pivot('{name}')",
+            PIVOTS[name].title,
+            show=False,
+            id=f"{scope}.pivot_{name}",
+            tooltip=f"Filter the list: {PIVOT_EXAMPLES[name]}",
+        )
+        for key, name in PIVOT_KEYS
+    ]
+
+
+PIVOT_EXAMPLES = {
+    "msgid": "msgid:<…> (everyone who got this mail)",
+    "from": "from:<sender>",
+    "to": "to:<first recipient>",
+    "client": "client:<IP>",
+    "relay": "relay:<host>",
+    "subject": 'subject:"…"',
+}
 
 #: Live filtering while typing only below this many messages (Enter always applies).
 LIVE_FILTER_LIMIT = 20_000
@@ -52,6 +82,25 @@ class MainScreen(Screen):
         Binding("y", "copy('queue_id')", "Copy id", id="main.copy", tooltip="Copy the queue id"),
         Binding("Y", "copy('message_id')", "Copy Message-ID", show=False, id="main.copy_msgid"),
         Binding("x", "export", "Export", id="main.export", tooltip="Write the trace as text and JSON"),
+        Binding(
+            "X",
+            "export_list",
+            "Export list",
+            show=False,
+            id="main.export_list",
+            tooltip="Write the listed messages as CSV and JSON lines",
+        ),
+        Binding("o", "overview", "Overview", id="main.overview", tooltip="Charts and top lists of the list"),
+        *PIVOT_BINDINGS("main"),
+        Binding(
+            "n",
+            "next_match(1)",
+            "Next match",
+            show=False,
+            id="main.next_match",
+            tooltip="Next message matching the last filter (also once it is cleared)",
+        ),
+        Binding("N", "next_match(-1)", "Previous match", show=False, id="main.previous_match"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
     ]
 
@@ -181,6 +230,8 @@ class MainScreen(Screen):
         return True
 
     _filter_seq = 0
+    #: The last non-empty filter applied: `n`/`N` find its matches once the filter is cleared.
+    _last_match_query = ""
 
     @work(thread=True, exclusive=True, group="filter", description="Filtering")
     def filter_traces(
@@ -287,6 +338,7 @@ class MainScreen(Screen):
     def action_clear_filter(self) -> None:
         if self.query_text:
             self.filter_input.value = ""
+            self._last_match_query = self.committed or self._last_match_query
             self.committed = ""
             self.apply_filter("", keep=True)
 
@@ -308,6 +360,71 @@ class MainScreen(Screen):
                 return
             row += step
         self.notify("No more problem messages that way", severity="warning")
+
+    # ------------------------------------------------------------------------------ pivots
+
+    def pivot(self, text: str) -> None:
+        """Write `text` into the filter bar (visible, editable) and apply it."""
+        box = self.filter_input
+        box.value = text
+        box.cursor_position = len(text)
+        if self.apply_filter(text, keep=True):
+            self.committed = text
+            box.remember(text)
+            self.set_focus(self.messages)
+        else:
+            self.set_focus(box)
+
+    def action_pivot(self, name: str) -> None:
+        trace = self.messages.current
+        if trace is not None:
+            self.app.pivot_on(trace, name)
+
+    def action_overview(self) -> None:
+        self.app.open_overview(self.messages.traces, self.query_text)
+
+    def action_export_list(self) -> None:
+        self.app.export_list(self.messages.traces, self.query_text)
+
+    _match_seq = 0
+
+    def action_next_match(self, step: int) -> None:
+        """Next/previous row matching the last filter applied (after Esc cleared it, too)."""
+        text = self.committed or self._last_match_query
+        if not text:
+            self.notify("No filter yet: press / and type a query", severity="warning")
+            return
+        try:
+            query = parse_query(text)
+        except QueryError as error:
+            self.notify(visible(str(error)), severity="warning", markup=False)
+            return
+        self._match_seq += 1
+        self.find_match(list(self.messages.traces), query, self.messages.cursor, step, self._match_seq)
+
+    @work(thread=True, exclusive=True, group="find-match", description="Finding the next match")
+    def find_match(self, traces: List[Trace], query: Query, cursor: int, step: int, seq: int) -> None:
+        worker = get_current_worker()
+        row = cursor + step
+        checked = 0
+        while 0 <= row < len(traces):
+            if query.matches(traces[row]):
+                break
+            row += step
+            checked += 1
+            if checked % _CHECK_EVERY == 0 and worker.is_cancelled:
+                return
+        else:
+            row = -1
+        self.post_message(SearchResult(row if row >= 0 else None, query.text))
+
+    def on_search_result(self, message: SearchResult) -> None:
+        if message.row is None:
+            self.notify(
+                visible(f"No more matches of {message.pattern} that way"), severity="warning", markup=False
+            )
+        else:
+            self.messages.cursor = message.row
 
     def action_copy(self, what: str) -> None:
         trace = self.messages.current

@@ -20,6 +20,7 @@ from mailtui.session import Session
 from mailtui.ui import render
 from mailtui.ui.messages import RawIndexed
 from mailtui.ui.rawlines import LineIndex, context_rows
+from mailtui.ui.screens.main import PIVOT_BINDINGS
 from mailtui.ui.widgets.line_list import LineList
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class TraceScreen(Screen):
         Binding("Y", "copy('message_id')", "Copy Message-ID", show=False, id="trace.copy_msgid"),
         Binding("x", "export", "Export", id="trace.export", tooltip="Write the trace as text and JSON"),
         Binding("l", "raw_log", "Raw log", id="trace.raw", tooltip="The raw log at this trace's first line"),
+        *PIVOT_BINDINGS("trace"),
     ]
 
     def __init__(self, trace: Trace, session: Session) -> None:
@@ -214,6 +216,9 @@ class TraceScreen(Screen):
 
     def action_raw_log(self) -> None:
         self.app.open_raw_log(self.trace)
+
+    def action_pivot(self, name: str) -> None:
+        self.app.pivot_on(self.trace, name)
 
     @on(OptionList.OptionSelected, "#trace-links")
     def _follow(self, event: OptionList.OptionSelected) -> None:
