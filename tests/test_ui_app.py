@@ -480,3 +480,15 @@ async def test_a_million_rows_render_only_what_is_visible(monkeypatch):
             await pilot.press("pageup")
         await pilot.pause()
         assert rows.cursor < 999_999 - 100 and len(drawn) <= 5 * 60
+
+
+async def test_q_on_the_help_screen_closes_help_not_the_app():
+    app = sample_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen) and app.is_running

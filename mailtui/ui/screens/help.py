@@ -75,7 +75,7 @@ def help_content(sections: Sequence[Tuple[str, List[Binding]]]) -> Content:
                 )
             )
         lines.append(Content(""))
-    lines.append(Content.styled("Ctrl+P opens the command palette; Esc or ? closes this help.", "italic"))
+    lines.append(Content.styled("Ctrl+P opens the command palette; Esc, q or ? closes this help.", "italic"))
     return Content("\n").join(lines)
 
 
@@ -83,7 +83,7 @@ class HelpScreen(ModalScreen):
     """Every key of the app."""
 
     BINDINGS = [
-        Binding("escape,question_mark,f1", "dismiss", "Close help", id="help.close"),
+        Binding("escape,question_mark,f1,q", "dismiss", "Close help", id="help.close"),
         Binding("up,k", "scroll(-1)", "Up", show=False),
         Binding("down,j", "scroll(1)", "Down", show=False),
     ]
