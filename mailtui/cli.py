@@ -313,7 +313,8 @@ def _cmd_stats(options: argparse.Namespace) -> int:
 def _ui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mailtui",
-        usage="mailtui [--format F] [--year Y] [PATH...] [QUERY...]\n       mailtui {search,trace,stats} ...",
+        usage="mailtui [--format F] [--year Y] [--no-follow] [--journal [--since T] [--until T] [-D DIR]] "
+        "[PATH...] [QUERY...]\n       mailtui {search,trace,stats} ...",
         description="Open the logs in the terminal UI (the system's mail log when no path is given). "
         "Commands for scripts: search, trace, stats (mailtui COMMAND --help).",
     )
@@ -323,6 +324,21 @@ def _ui_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--year", type=int, help="year of syslog timestamps that have none (default: from file dates)"
+    )
+    parser.add_argument(
+        "--no-follow",
+        dest="follow",
+        action="store_false",
+        help="do not follow the logs as they grow (F toggles following in the UI)",
+    )
+    journal = parser.add_argument_group("systemd journal")
+    journal.add_argument(
+        "--journal", action="store_true", help="read mail lines from the systemd journal (journalctl)"
+    )
+    journal.add_argument("--since", metavar="TIME", help="journal entries since TIME (journalctl --since)")
+    journal.add_argument("--until", metavar="TIME", help="journal entries until TIME (journalctl --until)")
+    journal.add_argument(
+        "-D", "--directory", metavar="DIR", help="read the journal files in DIR (journalctl -D)"
     )
     parser.add_argument("args", nargs="*", metavar="PATH|QUERY")
     return parser
@@ -335,9 +351,28 @@ def _cmd_ui(argv: Sequence[str]) -> int:
     from mailtui.query import parse_query
 
     parse_query(query)  # a bad query is reported before the screen opens
+    use_journal = options.journal
+    journal_options = [name for name in ("since", "until", "directory") if getattr(options, name)]
+    if journal_options and not use_journal and paths:
+        raise MailtuiError(f"--{journal_options[0]} is for the journal: add --journal")
+    if not paths and not use_journal:
+        paths, use_journal = default_inputs()
+    journal_query = None
+    if use_journal:
+        from mailtui import journal
+
+        journal.journalctl()  # without journalctl: the message now, before the screen opens
+        journal_query = journal.JournalQuery(options.since, options.until, options.directory)
     from mailtui.ui import run
 
-    return run(paths or default_paths(), query, fmt=options.format, year=options.year)
+    return run(
+        paths,
+        query,
+        fmt=options.format,
+        year=options.year,
+        follow=options.follow,
+        journal=journal_query,
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -8,26 +8,31 @@ talk back only with messages or ``call_from_thread``.
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, List, Optional, Sequence, Set
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import get_current_worker
 
+from mailtui.follow import POLL_INTERVAL, Follower
 from mailtui.model import MailtuiError, Recipient, Trace
 from mailtui.sanitize import visible
 from mailtui.session import Loader, Session
 from mailtui.ui.commands import mailtui_commands
-from mailtui.ui.messages import RawIndexed
+from mailtui.ui.messages import FollowPolled, RawIndexed
 from mailtui.ui.rawlines import LineIndex, RawLog
 from mailtui.ui.screens.help import HelpScreen
 from mailtui.ui.screens.main import MainScreen
 from mailtui.ui.screens.raw import RawLogScreen
 from mailtui.ui.screens.trace import TraceScreen
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mailtui.journal import JournalQuery
 
 _CHECK_EVERY = 4096
 
@@ -58,9 +63,20 @@ class MailTuiApp(App):
         fmt: str = "auto",
         year: Optional[int] = None,
         local_tz: Optional[tzinfo] = None,
+        follow: bool = True,
+        journal: Optional[JournalQuery] = None,
     ) -> None:
         super().__init__()
         self.paths = list(paths)
+        #: Read the systemd journal too (the main screen's load worker runs journalctl).
+        self.journal = journal
+        #: Follow the logs once loaded (F toggles it); the follower is made at the first poll.
+        self.follow_wanted = follow
+        self.follower: Optional[Follower] = None
+        self._follow_timer: Optional[Timer] = None
+        self._polling = False
+        #: Follower notices already shown (only the one poll worker running touches it).
+        self._notices_shown = 0
         self.initial_query = query
         #: The engine's loader; its run() happens in the main screen's worker.
         self.loader = Loader(self.paths, fmt=fmt, year=year, local_tz=local_tz)
@@ -89,6 +105,108 @@ class MailTuiApp(App):
 
     def on_unmount(self) -> None:
         self.loader.cancel()
+        if self.follower is not None:
+            self.follower.close()
+
+    # ------------------------------------------------------------------------------ following
+
+    @property
+    def following(self) -> bool:
+        """Whether the logs are being followed now (wanted, and something can be followed)."""
+        return self.follow_wanted and (self.follower is None or bool(self.follower.followed))
+
+    def start_following(self) -> None:
+        """Poll the logs every POLL_INTERVAL once the final session is there (UI thread)."""
+        if not self.follow_wanted or not self.final or self.session is None:
+            return
+        if self.journal is not None and self.journal.until:
+            self.follow_wanted = False
+            self.notify("Not following the journal: --until ends it", severity="warning")
+            return
+        if self._follow_timer is None:
+            self._follow_timer = self.set_interval(POLL_INTERVAL, self._follow_tick, name="follow")
+        else:
+            self._follow_timer.resume()
+        self._follow_tick()
+
+    def toggle_follow(self) -> None:
+        """Key F: pause following, or go on (lines written meanwhile are read then)."""
+        if self.follow_wanted:
+            self.follow_wanted = False
+            if self._follow_timer is not None:
+                self._follow_timer.pause()
+            self.notify("Paused: new log lines are read when following again (F)", title="Follow")
+        else:
+            self.follow_wanted = True
+            if self.follower is not None and not self.follower.followed:
+                self.follow_wanted = False
+                self.notify("Nothing to follow (compressed files, stdin, rotated names)", severity="warning")
+                return
+            if self.final:
+                self.notify("Following the logs", title="Follow")
+            self.start_following()
+        self._update_live_marker()
+
+    def _follow_tick(self) -> None:
+        if not self.follow_wanted or self._polling or self.session is None:
+            return
+        self._polling = True
+        self._poll_logs(self.session)
+
+    @work(thread=True, group="follow", description="Following the logs")
+    def _poll_logs(self, session: Session) -> None:
+        """One poll (one at a time: ``_polling``); the result goes back as a message."""
+        follower = self.follower
+        new: Optional[Session] = None
+        notices: List[str] = []
+        try:
+            if follower is None:
+                follower = Follower(self.loader, session)
+            new = follower.poll()
+        except (OSError, MailtuiError) as error:
+            notices.append(f"following stopped: {error}")
+        changed: Set[str] = set()
+        removed: Set[str] = set()
+        if follower is not None:
+            notices[:0] = follower.notices[self._notices_shown :]
+            self._notices_shown = len(follower.notices)
+            if new is not None:
+                changed, removed = set(follower.changed), set(follower.removed)
+        self.post_message(FollowPolled(follower, new, changed, removed, notices))
+
+    def on_follow_polled(self, message: FollowPolled) -> None:
+        self._polling = False
+        first = self.follower is None
+        self.follower = message.follower
+        for notice in message.notices:
+            self.notify(visible(notice), title="Follow", severity="warning", markup=False, timeout=8)
+        if self.follower is None or (first and not self.follower.followed):
+            self.follow_wanted = False  # nothing can be followed: no marker, no more polls
+            if self._follow_timer is not None:
+                self._follow_timer.pause()
+        if message.session is not None:
+            self.main_screen().show_followed(message.session, message.changed, message.removed)
+            for screen in self.screen_stack:
+                if isinstance(screen, TraceScreen):
+                    screen.session_changed(message.session, message.changed, message.removed)
+        self._update_live_marker()
+
+    def live_marker(self) -> Optional[str]:
+        """The status line's "● live · last line 12:03:05" (or "paused"); None when nothing is
+        followed (--no-follow from the start, compressed files only...)."""
+        follower = self.follower
+        if follower is None or not follower.followed:
+            return None
+        if not self.follow_wanted:
+            return "paused"
+        if follower.last_line_at is None:
+            return "● live"
+        when = datetime.fromtimestamp(follower.last_line_at, self.display_tz).strftime("%H:%M:%S")
+        return f"● live · last line {when}"
+
+    def _update_live_marker(self) -> None:
+        if self.screen_stack:
+            self.main_screen().update_live_marker()
 
     # ------------------------------------------------------------------------------- screens
 
@@ -286,10 +404,17 @@ def make_app(
     fmt: str = "auto",
     year: Optional[int] = None,
     local_tz: Optional[tzinfo] = None,
+    follow: bool = True,
+    journal: Optional[JournalQuery] = None,
 ) -> MailTuiApp:
     """Build the app (the CLI, the Pilot tests and the screenshot script all call this).
+
+    `follow`: follow the logs as they grow once loaded (F toggles it). `journal`: read the
+    systemd journal too, with this query (journalctl runs in the load worker).
 
     Raises:
         MailtuiError: for an unknown `fmt`.
     """
-    return MailTuiApp(list(paths), query, fmt=fmt, year=year, local_tz=local_tz)
+    return MailTuiApp(
+        list(paths), query, fmt=fmt, year=year, local_tz=local_tz, follow=follow, journal=journal
+    )

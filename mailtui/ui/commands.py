@@ -40,6 +40,11 @@ def mailtui_commands(app: MailTuiApp, screen: Screen) -> Iterable[SystemCommand]
             screen.action_overview,
         )
         yield SystemCommand(
+            "view: Toggle follow",
+            "Follow the logs as they grow, or pause (F)",
+            screen.action_toggle_follow,
+        )
+        yield SystemCommand(
             "filter: Next match",
             "Next message matching the last filter (n)",
             lambda: screen.action_next_match(1),

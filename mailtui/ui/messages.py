@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional, Set
 
 from textual.message import Message
 
 from mailtui.model import Trace
 from mailtui.session import Progress, Session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mailtui.follow import Follower
 
 
 class LoadProgress(Message):
@@ -46,8 +49,11 @@ class FilterApplied(Message):
         traces: List[Trace],
         cursor: Optional[int],
         seq: int = 0,
+        keep_view: bool = False,
     ) -> None:
         super().__init__()
+        #: New rows from following: the cursor's row stays where it is on screen.
+        self.keep_view = keep_view
         #: Which filter request this answers (older answers are dropped).
         self.seq = seq
         self.session = session
@@ -77,3 +83,24 @@ class SearchResult(Message):
         super().__init__()
         self.row = row
         self.pattern = pattern
+
+
+class FollowPolled(Message):
+    """One poll of the follower (thread worker): the new session when the logs changed."""
+
+    def __init__(
+        self,
+        follower: Optional[Follower],
+        session: Optional[Session],
+        changed: Set[str],
+        removed: Set[str],
+        notices: List[str],
+    ) -> None:
+        super().__init__()
+        self.follower = follower
+        self.session = session
+        #: Ids of traces new or changed in `session`, and of traces gone (merged into another).
+        self.changed = changed
+        self.removed = removed
+        #: The follower's notices not shown yet (rotations, truncations, journalctl ending...).
+        self.notices = notices

@@ -27,8 +27,8 @@ SEEDS_TRACE = "util-ubuntu:307DF802B3"
 
 
 def sample_app(query: str = "") -> MailTuiApp:
-    """The app on the samples with fixed year and zone (deterministic pictures)."""
-    return make_app(SAMPLE_PATHS, query, year=YEAR, local_tz=timezone.utc)
+    """The app on the samples with fixed year and zone, not following (deterministic pictures)."""
+    return make_app(SAMPLE_PATHS, query, year=YEAR, local_tz=timezone.utc, follow=False)
 
 
 def screen_text(app: App) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence, Set
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -102,6 +102,14 @@ class MainScreen(Screen):
         ),
         Binding("N", "next_match(-1)", "Previous match", show=False, id="main.previous_match"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="main.clear_filter"),
+        Binding(
+            "F",
+            "toggle_follow",
+            "Follow",
+            show=False,
+            id="main.follow",
+            tooltip="Follow the logs as they grow, or pause (the status line says which)",
+        ),
     ]
 
     def __init__(self, query: str = "") -> None:
@@ -150,6 +158,14 @@ class MainScreen(Screen):
         """Run the engine's Loader; every result goes back as a message."""
         loader = self.app.loader
         try:
+            if self.app.journal is not None:
+                from mailtui.journal import read_journal
+
+                loader.sources.append(read_journal(self.app.journal))
+                for warning in self.app.journal.warnings:
+                    self.app.call_from_thread(
+                        self.notify, visible(warning), title="journal", severity="warning", markup=False
+                    )
             session = loader.run(
                 progress=lambda progress: self.post_message(LoadProgress(progress)),
                 snapshot=lambda session: self.post_message(SessionReady(session, False)),
@@ -189,6 +205,17 @@ class MainScreen(Screen):
             for error in message.session.errors:
                 self.notify(visible(error), title="Log problem", severity="warning", markup=False)
         self.apply_filter(self.query_text, keep=True)
+        if message.final:
+            self.app.start_following()
+
+    def show_followed(self, session: Session, changed: Set[str], removed: Set[str]) -> None:
+        """A new session from following: the list re-filtered, the cursor's row kept on screen."""
+        if not self.final:
+            return
+        self.session = session
+        self.app.set_session(session, True)
+        self._update_files()
+        self.apply_filter(self.query_text, keep=True, keep_view=True, clear_error=False)
 
     def _update_files(self) -> None:
         session = self.session
@@ -205,7 +232,12 @@ class MainScreen(Screen):
     # ------------------------------------------------------------------------------- filtering
 
     def apply_filter(
-        self, text: str, keep: bool = True, sort: Optional[str] = None, clear_error: bool = True
+        self,
+        text: str,
+        keep: bool = True,
+        sort: Optional[str] = None,
+        clear_error: bool = True,
+        keep_view: bool = False,
     ) -> bool:
         """Compile `text` and filter in a worker; False (and the error shown) for a bad query."""
         try:
@@ -223,10 +255,10 @@ class MainScreen(Screen):
             return True
         keep_id = None
         current = self.messages.current
-        if keep and current is not None and self.messages.cursor < self.messages.row_count - 1:
+        if keep and current is not None and (keep_view or self.messages.cursor < self.messages.row_count - 1):
             keep_id = current.id
         self._filter_seq += 1
-        self.filter_traces(self.session, query, self.sort, keep_id, self._filter_seq)
+        self.filter_traces(self.session, query, self.sort, keep_id, self._filter_seq, keep_view)
         return True
 
     _filter_seq = 0
@@ -235,7 +267,13 @@ class MainScreen(Screen):
 
     @work(thread=True, exclusive=True, group="filter", description="Filtering")
     def filter_traces(
-        self, session: Session, query: Query, sort: str, keep_id: Optional[str], seq: int
+        self,
+        session: Session,
+        query: Query,
+        sort: str,
+        keep_id: Optional[str],
+        seq: int,
+        keep_view: bool = False,
     ) -> None:
         """Match and sort off the UI thread; cancelled when a newer filter starts."""
         worker = get_current_worker()
@@ -244,13 +282,21 @@ class MainScreen(Screen):
             result: Sequence[Trace] = traces
         else:
             matched: List[Trace] = []
-            try:
-                for number, trace in enumerate(traces):
-                    if number % _CHECK_EVERY == 0 and worker.is_cancelled:
+            for _attempt in range(3):
+                matched = []
+                try:
+                    for number, trace in enumerate(traces):
+                        if number % _CHECK_EVERY == 0 and worker.is_cancelled:
+                            return
+                        if query.matches(trace):
+                            matched.append(trace)
+                    break
+                except RuntimeError:
+                    # the loader (or the follower) changed the session under us: a provisional
+                    # session is redone by the next one; a followed one is tried again
+                    if not self.final:
                         return
-                    if query.matches(trace):
-                        matched.append(trace)
-            except RuntimeError:  # a provisional session changed under us: the next one redoes it
+            else:
                 return
             result = matched
         if sort != "time":
@@ -260,13 +306,18 @@ class MainScreen(Screen):
         cursor = None
         if keep_id is not None:
             cursor = next((n for n, trace in enumerate(result) if trace.id == keep_id), None)
-        self.post_message(FilterApplied(session, query.text, sort, result, cursor, seq))  # type: ignore[arg-type]
+        self.post_message(
+            FilterApplied(session, query.text, sort, result, cursor, seq, keep_view)  # type: ignore[arg-type]
+        )
 
     def on_filter_applied(self, message: FilterApplied) -> None:
         if message.session is not self.session or message.seq != self._filter_seq:
             return  # an older request that finished late
         self._total = len(message.session.traces)
-        self.messages.show(message.traces, message.cursor)
+        if message.keep_view and self.messages.row_count:
+            self._show_keeping_view(message)
+        else:
+            self.messages.show(message.traces, message.cursor)
         self._update_columns()
         self._update_status()
 
@@ -302,6 +353,20 @@ class MainScreen(Screen):
             self.apply_filter(self.committed, keep=True)
         self.set_focus(self.messages)
 
+    def _show_keeping_view(self, message: FilterApplied) -> None:
+        """New rows from following: the cursor stays on its trace, at the same line on screen."""
+        messages = self.messages
+        current = messages.current
+        cursor = message.cursor
+        there = cursor is not None and cursor < len(message.traces) and current is not None
+        if current is not None and not (there and message.traces[cursor].id == current.id):  # type: ignore[index]
+            # the user moved since the request: find the row they are on now
+            cursor = next((n for n, t in enumerate(message.traces) if t.id == current.id), None)
+        if cursor is None:  # the trace left the list (filtered out now): stay at that row number
+            cursor = min(messages.cursor, max(0, len(message.traces) - 1))
+        top = int(messages.scroll_offset.y) + cursor - messages.cursor
+        messages.show(message.traces, cursor, top=top)
+
     # ------------------------------------------------------------------------------ display
 
     def on_message_list_layout_changed(self, message: MessageList.LayoutChanged) -> None:
@@ -324,7 +389,14 @@ class MainScreen(Screen):
             parts.append(f"filter: {self.query_text}")
         if not self.final:
             parts.append(self._loading_text or "loading…")
+        live = self.app.live_marker()
+        if live is not None:
+            parts.append(live)
         self.query_one("#status", Static).update(Content(visible("  ·  ".join(parts))))
+
+    def update_live_marker(self) -> None:
+        """The follower read more, or following was toggled: the status line's marker."""
+        self._update_status()
 
     # ------------------------------------------------------------------------------ actions
 
@@ -350,6 +422,9 @@ class MainScreen(Screen):
 
     def action_raw_log(self) -> None:
         self.app.open_raw_log(self.messages.current)
+
+    def action_toggle_follow(self) -> None:
+        self.app.toggle_follow()
 
     def action_problem(self, step: int) -> None:
         traces = self.messages.traces

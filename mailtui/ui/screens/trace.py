@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Set, Tuple
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -108,6 +108,25 @@ class TraceScreen(Screen):
             parts += [other.status, render.subject_text(other)]
         return Option(Content(visible("  ".join(parts))), id=f"link-{len(self._related) - 1}")
 
+    def session_changed(self, session: Session, changed: Set[str], removed: Set[str]) -> None:
+        """Following read more: the summary and raw lines again when this trace changed."""
+        self.session = session
+        if self.trace.id in removed:
+            self.notify(
+                visible(f"{self.trace.id} was merged into another message; Esc and open it again"),
+                severity="warning",
+                markup=False,
+            )
+            return
+        if self.trace.id not in changed:
+            return
+        trace = session.trace(self.trace.id)
+        if trace is None:
+            return
+        self.trace = trace
+        self.query_one("#trace-summary", Static).update(self._summary())
+        self.refresh_context()
+
     # ------------------------------------------------------------------------------ summary
 
     def _summary(self) -> Content:
@@ -175,7 +194,8 @@ class TraceScreen(Screen):
                 name = self.session.files[file_id].name
                 rows.append(("file", 0, name))
                 index: Optional[LineIndex] = indexes[file_id] if indexes is not None else None
-                if index is None or not index.complete or context == 0:
+                stale = index is not None and max(ref.line for ref in file_refs) > len(index)
+                if index is None or not index.complete or context == 0 or stale:
                     texts = self.session.read_lines(file_refs)
                     rows.extend(("own", ref.line, text) for ref, text in zip(file_refs, texts))
                     continue

@@ -110,8 +110,9 @@ class LineList(ScrollView, can_focus=True):
         # without a virtual width the rows fit the widget: never a horizontal scrollbar
         self.virtual_size = Size(self._virtual_width or 1, len(self._source))
 
-    def set_source(self, source: RowSource, cursor: Optional[int] = 0) -> None:
-        """Show another source (O(1)); put the cursor on `cursor` (None: keep the row number)."""
+    def set_source(self, source: RowSource, cursor: Optional[int] = 0, top: Optional[int] = None) -> None:
+        """Show another source (O(1)); put the cursor on `cursor` (None: keep the row number);
+        `top`: the row to show first (kept in range and so that the cursor's row shows)."""
         self._source = source
         self._generation += 1
         self._update_size()
@@ -120,8 +121,17 @@ class LineList(ScrollView, can_focus=True):
         self.set_reactive(LineList.cursor, target)
         self.post_message(self.CursorMoved(self, target))
         # scroll once the new virtual size is laid out (scroll_to clamps to the old one before)
-        self.call_after_refresh(self._scroll_to_cursor, target, cursor is not None)
+        if top is not None:
+            self.call_after_refresh(self._scroll_top, top, target)
+        else:
+            self.call_after_refresh(self._scroll_to_cursor, target, cursor is not None)
         self.refresh()
+
+    def _scroll_top(self, top: int, row: int) -> None:
+        if row != self.cursor:  # a later move won
+            return
+        self.scroll_to(y=max(0, top), animate=False, immediate=True)
+        self._scroll_to_cursor(row)
 
     def refresh_rows(self) -> None:
         """Redraw every row (the source's content changed)."""

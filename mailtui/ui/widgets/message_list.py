@@ -61,9 +61,11 @@ class MessageList(LineList):
         traces = self.traces
         return traces[self.cursor] if 0 <= self.cursor < len(traces) else None
 
-    def show(self, traces: Sequence[Trace], cursor: Optional[int] = None) -> None:
-        """Show these traces; the cursor goes to `cursor` (default: the last row, the newest)."""
-        self.set_source(TraceRows(traces, self.zone), max(0, len(traces) - 1) if cursor is None else cursor)
+    def show(self, traces: Sequence[Trace], cursor: Optional[int] = None, top: Optional[int] = None) -> None:
+        """Show these traces; the cursor goes to `cursor` (default: the last row, the newest);
+        `top`: the first row on screen (default: scroll only to show the cursor)."""
+        target = max(0, len(traces) - 1) if cursor is None else cursor
+        self.set_source(TraceRows(traces, self.zone), target, top=top)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
