@@ -91,16 +91,15 @@ def default_inputs() -> Tuple[List[str], bool]:
         raise NoMailLogFile(f"{error} (and journalctl, for the systemd journal, is not installed)") from None
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def _add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """What to read and how: shared by the commands and the UI."""
+    parser.add_argument(
         "--format", default="auto", help="auto (default), syslog, postfix, sendmail, journal, exchange"
     )
-    common.add_argument(
+    parser.add_argument(
         "--year", type=int, help="year of syslog timestamps that have none (default: from file dates)"
     )
-    common.add_argument("--json", action="store_true", help="JSON output (one object per line for search)")
-    journal = common.add_argument_group("systemd journal")
+    journal = parser.add_argument_group("systemd journal")
     journal.add_argument(
         "--journal", action="store_true", help="read mail lines from the systemd journal (journalctl)"
     )
@@ -109,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     journal.add_argument(
         "-D", "--directory", metavar="DIR", help="read the journal files in DIR (journalctl -D)"
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _add_reading_options(common)
+    common.add_argument("--json", action="store_true", help="JSON output (one object per line for search)")
 
     parser = argparse.ArgumentParser(
         prog="mailtui",
@@ -319,26 +324,12 @@ def _ui_parser() -> argparse.ArgumentParser:
         "Commands for scripts: search, trace, stats (mailtui COMMAND --help).",
     )
     parser.add_argument("--version", action="version", version=f"mailtui {__version__}")
-    parser.add_argument(
-        "--format", default="auto", help="auto (default), syslog, postfix, sendmail, journal, exchange"
-    )
-    parser.add_argument(
-        "--year", type=int, help="year of syslog timestamps that have none (default: from file dates)"
-    )
+    _add_reading_options(parser)
     parser.add_argument(
         "--no-follow",
         dest="follow",
         action="store_false",
         help="do not follow the logs as they grow (F toggles following in the UI)",
-    )
-    journal = parser.add_argument_group("systemd journal")
-    journal.add_argument(
-        "--journal", action="store_true", help="read mail lines from the systemd journal (journalctl)"
-    )
-    journal.add_argument("--since", metavar="TIME", help="journal entries since TIME (journalctl --since)")
-    journal.add_argument("--until", metavar="TIME", help="journal entries until TIME (journalctl --until)")
-    journal.add_argument(
-        "-D", "--directory", metavar="DIR", help="read the journal files in DIR (journalctl -D)"
     )
     parser.add_argument("args", nargs="*", metavar="PATH|QUERY")
     return parser

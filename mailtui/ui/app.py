@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Sequence, Set, Tuple
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -347,42 +347,28 @@ class MailTuiApp(App):
 
     def export_trace(self, trace: Trace, session: Optional[Session] = None) -> None:
         """Write the trace as text and JSON in a worker, then show where."""
-        chosen = session or self.session
-        if chosen is not None:
-            self._export(trace, chosen)
-
-    @work(thread=True, group="export", description="Exporting a trace")
-    def _export(self, trace: Trace, session: Session) -> None:
         from mailtui.ui.exports import write_export
 
-        try:
-            text_path, json_path = write_export(trace, session)
-        except (OSError, MailtuiError) as error:
-            self.call_from_thread(
-                self.notify, visible(f"Export failed: {error}"), severity="error", markup=False
-            )
-            return
-        self.call_from_thread(
-            self.notify,
-            visible(f"Exported {trace.id} to {text_path} and {json_path.name}"),
-            title="Export",
-            markup=False,
-            timeout=10,
-        )
+        chosen = session or self.session
+        if chosen is not None:
+            self._write_export(lambda: write_export(trace, chosen), trace.id)
 
     def export_list(self, traces: Sequence[Trace], query: str) -> None:
         """Write the listed traces as CSV and JSON lines in a worker, then show where."""
-        if self.session is None:
-            self.notify("The logs are still opening", severity="warning")
-            return
-        self._export_list(list(traces), self.session, query)
-
-    @work(thread=True, group="export", description="Exporting the list")
-    def _export_list(self, traces: List[Trace], session: Session, query: str) -> None:
         from mailtui.ui.exports import write_list_export
 
+        session = self.session
+        if session is None:
+            self.notify("The logs are still opening", severity="warning")
+            return
+        chosen = list(traces)
+        self._write_export(lambda: write_list_export(chosen, session), f"{len(chosen):,} messages")
+
+    @work(thread=True, group="export", description="Exporting")
+    def _write_export(self, write: Callable[[], Tuple[Path, Path]], what: str) -> None:
+        """Run an export off the UI thread; say where the two files went, or why not."""
         try:
-            csv_path, jsonl_path = write_list_export(traces, session)
+            first, second = write()
         except (OSError, MailtuiError) as error:
             self.call_from_thread(
                 self.notify, visible(f"Export failed: {error}"), severity="error", markup=False
@@ -390,7 +376,7 @@ class MailTuiApp(App):
             return
         self.call_from_thread(
             self.notify,
-            visible(f"Exported {len(traces):,} messages to {csv_path} and {jsonl_path.name}"),
+            visible(f"Exported {what} to {first} and {second.name}"),
             title="Export",
             markup=False,
             timeout=10,
