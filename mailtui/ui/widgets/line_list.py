@@ -59,29 +59,23 @@ class LineList(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, repaint=False, init=False)
     """Row under the cursor."""
 
-    class RowSelected(Message):
+    class _RowMessage(Message):
+        """Something happened on one row of a list."""
+
+        def __init__(self, lines: LineList, row: int) -> None:
+            super().__init__()
+            self.lines = lines
+            self.row = row
+
+        @property
+        def control(self) -> LineList:
+            return self.lines
+
+    class RowSelected(_RowMessage):
         """Enter on a row."""
 
-        def __init__(self, lines: LineList, row: int) -> None:
-            super().__init__()
-            self.lines = lines
-            self.row = row
-
-        @property
-        def control(self) -> LineList:
-            return self.lines
-
-    class CursorMoved(Message):
+    class CursorMoved(_RowMessage):
         """The cursor is on another row."""
-
-        def __init__(self, lines: LineList, row: int) -> None:
-            super().__init__()
-            self.lines = lines
-            self.row = row
-
-        @property
-        def control(self) -> LineList:
-            return self.lines
 
     def __init__(
         self,
