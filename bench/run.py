@@ -32,6 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from generate import parse_size  # bench/ is on sys.path when this script runs: one size syntax for both
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 GENERATOR = BENCH / "generate.py"
@@ -135,15 +137,6 @@ class Generated(NamedTuple):
 
 def log(text: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {text}", file=sys.stderr, flush=True)
-
-
-def parse_size(text: str) -> int:
-    """``100M``, ``1G``, ``512K`` or bytes, the way bench/generate.py reads it (binary units)."""
-    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().rstrip("B")
-    if text and text[-1] in mult:
-        return int(float(text[:-1]) * mult[text[-1]])
-    return int(text)
 
 
 def run_child(argv: Sequence[str], env: Optional[Dict[str, str]] = None, keep_output: bool = True) -> Sample:
