@@ -302,8 +302,9 @@ class Loader:
     def open_file(self, source: sources.LogSource) -> Optional[int]:
         """Detect a source's format and get ready to feed its lines; its file id, or None when it
         is not a log mailtui reads (reported in ``errors`` or, for directory finds, ``skipped``)."""
-        head = [sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _DETECT_LINES)]
-        detected = _detect(head, self.fmt)
+        # One read of the file's start serves format detection and the year hints.
+        head = [sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _HINT_LINES)]
+        detected = _detect(head[:_DETECT_LINES], self.fmt)
         if detected is None and source.from_directory:
             self.skipped.append(f"{source.name}: not a mail log mailtui reads (skipped)")
             return None
@@ -320,10 +321,7 @@ class Loader:
         else:
             year = self.year
             if year is None:
-                hint_lines = (
-                    sources.decode(raw) for _, _, raw in islice(sources.iter_lines(source), _HINT_LINES)
-                )
-                year = timehints.first_line_year(hint_lines, timehints.year_from_mtime(source.mtime))
+                year = timehints.first_line_year(head, timehints.year_from_mtime(source.mtime))
             self.parsers[file_id] = EnvelopeParser(source.mtime, year=year, local_tz=self.local_tz)
         return file_id
 
