@@ -109,7 +109,7 @@ class Correlator:
             event = postfix.parse(daemon[1], env.body)
             if event is None:
                 return False
-            self._postfix(env, ref, daemon[0], daemon[1], event)
+            self.feed_postfix(env, ref, daemon[0], daemon[1], event)
             return True
         if program in sendmail.PROGRAMS:
             sm_event = sendmail.parse(env.body)
@@ -152,7 +152,11 @@ class Correlator:
 
     # -- Postfix ------------------------------------------------------------------------------
 
-    def _postfix(self, env: Envelope, ref: LineRef, instance: str, daemon: str, event: PostfixEvent) -> None:
+    def feed_postfix(
+        self, env: Envelope, ref: LineRef, instance: str, daemon: str, event: PostfixEvent
+    ) -> None:
+        """Take one Postfix line already parsed (by :func:`mailtui.parsers.postfix.parse`, maybe in
+        another process: see :mod:`mailtui.parallel`)."""
         kind, qid, data = event
         session_key = (env.host, env.program, env.pid)
         if not qid:

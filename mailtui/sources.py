@@ -451,7 +451,7 @@ def _iter_chunks(source: LogSource, errors: List[str]) -> Iterator[bytes]:
     try:
         raw = _open_raw(source)
     except OSError as exc:
-        _add_error(errors, f"{source.name}: {_reason(exc)}")
+        add_error(errors, f"{source.name}: {_reason(exc)}")
         return
     total = 0
     error: Optional[str] = None
@@ -493,10 +493,10 @@ def _iter_chunks(source: LogSource, errors: List[str]) -> Iterator[bytes]:
     if parts:
         yield b"".join(parts)
     if error is not None:
-        _add_error(errors, error)
+        add_error(errors, error)
 
 
-def _add_error(errors: List[str], error: str) -> None:
+def add_error(errors: List[str], error: str) -> None:
     """Add a read problem once: a source is read more than once (format detection, year hints,
     the load itself), and the same break must not be reported three times."""
     if error not in errors:
