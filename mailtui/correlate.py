@@ -10,6 +10,7 @@ resolves them once every file is read, because the other side may come later or 
 from __future__ import annotations
 
 import re
+from sys import intern
 from typing import Dict, List, Optional, Tuple
 
 from mailtui.model import Envelope, LineRef, LinkClaim, Recipient, Transaction
@@ -65,7 +66,7 @@ class Correlator:
     # -- transactions -------------------------------------------------------------------------
 
     def _new(self, mta: str, host: str, instance: str, qid: str, env: Envelope) -> Transaction:
-        tx = Transaction(mta, host, instance, qid, env.ts, env.tz, len(self._all))
+        tx = Transaction(mta, intern(host), intern(instance), qid, env.ts, env.tz, len(self._all))
         self._all.append(tx)
         if qid != "NOQUEUE":
             self._open[(host, instance, qid)] = tx
@@ -158,6 +159,12 @@ class Correlator:
         """Take one Postfix line already parsed (by :func:`mailtui.parsers.postfix.parse`, maybe in
         another process: see :mod:`mailtui.parallel`)."""
         kind, qid, data = event
+        shared = _SHARED_FIELDS.get(kind)
+        if shared is not None:
+            for name in shared:
+                value = data.get(name)
+                if value:
+                    data[name] = intern(value)
         session_key = (env.host, env.program, env.pid)
         if not qid:
             self._postfix_session(env, ref, session_key, kind, data)
@@ -336,7 +343,7 @@ class Correlator:
             status = "discarded"
         _set_outcome(rcpt, status, env, reply, data.get("dsn"))
         rcpt.relay = data["relay"]
-        rcpt.mailer = daemon
+        rcpt.mailer = intern(daemon)
         rcpt.delays = data.get("delays")
         if data.get("delay"):
             rcpt.delay = float(data["delay"])
@@ -500,8 +507,21 @@ def _set_outcome(
     rcpt.response = response
     rcpt.dsn = dsn or replies.dsn_in(response or "") or rcpt.dsn
     rcpt.ts = env.ts
-    rcpt.final_server = env.host
+    rcpt.final_server = intern(env.host)
 
+
+#: Fields, per kind of Postfix line, whose values repeat from mail to mail (hosts, addresses, relays,
+#: codes): kept once each (``sys.intern``), not once per line — a 1 GB log has millions of copies.
+_SHARED_FIELDS: Dict[str, Tuple[str, ...]] = {
+    "client": ("client", "client_ip"),
+    "pickup": ("from",),
+    "queued": ("from",),
+    "qmgr-status": ("from",),
+    "header": ("from", "client", "client_ip"),
+    "milter": ("from", "to", "client", "client_ip"),
+    "smtpd-action": ("from", "to", "client", "client_ip", "helo"),
+    "delivery": ("to", "orig_to", "relay", "delays", "dsn"),
+}
 
 _POSTFIX_HANDLERS = {
     "client": Correlator._pf_client,

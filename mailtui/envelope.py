@@ -99,6 +99,7 @@ class EnvelopeParser:
         "_amb_sec",
         "_days",
         "_hours",
+        "_last_mon",
         "_last_month",
         "_last_ts",
         "_last_tz",
@@ -123,6 +124,7 @@ class EnvelopeParser:
         self._tz = local_tz
         self._year = year
         self._last_month = 0
+        self._last_mon = ""  # the month name of the last line: most lines need no year check
         try:
             ref = self._from_timestamp(reference_time + 86400.0)
             self._ref_date = (ref.year, ref.month, ref.day)
@@ -255,12 +257,13 @@ class EnvelopeParser:
             self._year += 1  # type: ignore[operator]
             self._hours.clear()
         self._last_month = month
+        self._last_mon = mon
         return True
 
     def _classic(self, m: re.Match, line: str) -> Optional[Envelope]:  # type: ignore[type-arg]
         """Envelope from a fast-path RFC 3164 match."""
         key, minsec, frac, host, program, pid = m.groups()
-        if self._year is not None and not self._roll_year(key[:3]):
+        if self._year is not None and key[:3] != self._last_mon and not self._roll_year(key[:3]):
             return None
         entry = self._hours.get(key)
         if entry is None:
@@ -397,7 +400,7 @@ class EnvelopeParser:
         if m is None:
             return None
         key, minsec, frac = m.groups()
-        if self._year is not None and not self._roll_year(key[:3]):
+        if self._year is not None and key[:3] != self._last_mon and not self._roll_year(key[:3]):
             return None
         rest = line[m.end() :]
         host = ""

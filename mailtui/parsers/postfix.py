@@ -253,13 +253,21 @@ def postfix_daemon(program: str) -> Optional[Tuple[str, str]]:
 
     `postfix-out/smtp` → ("postfix-out", "smtp"); `postfix/submission/smtpd` → ("postfix", "smtpd").
     """
+    known = _DAEMON_OF.get(program, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
     instance, sep, rest = program.partition("/")
-    if not sep:
-        return None
     daemon = rest.rpartition("/")[2]
-    if daemon in DAEMONS or instance.startswith("postfix"):
-        return instance, daemon
-    return None
+    found = (instance, daemon) if sep and (daemon in DAEMONS or instance.startswith("postfix")) else None
+    if len(_DAEMON_OF) < _DAEMON_CACHE_SIZE:  # bounded: hostile logs can invent any number of tags
+        _DAEMON_OF[program] = found
+    return found
+
+
+#: Syslog tags already looked at (a log has a few dozen): one dict lookup a line instead of parsing.
+_DAEMON_OF: Dict[str, Optional[Tuple[str, str]]] = {}
+_DAEMON_CACHE_SIZE = 4096
+_UNKNOWN = object()
 
 
 def is_discard_reply(reply: str) -> bool:

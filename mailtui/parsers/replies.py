@@ -39,14 +39,24 @@ def next_hop_claims(reply: str, relay_host: str, ts: float, ref: LineRef) -> Lis
         ts: when the reply was logged.
         ref: the line that logged it (the proof of the link).
     """
-    claims = [LinkClaim("queued-as", m.group(1), relay_host, ts, ref) for m in QUEUED_AS.finditer(reply)]
-    claims.extend(
-        LinkClaim("accepted-for-delivery", m.group(1), relay_host, ts, ref)
-        for m in ACCEPTED_FOR_DELIVERY.finditer(reply)
-    )
-    claims.extend(
-        LinkClaim("exchange-internalid", m.group(1), m.group(2), ts, ref)
-        for m in EXCHANGE_INTERNAL.finditer(reply)
-    )
-    claims.extend(LinkClaim("forwarded-as", m.group(1), "", ts, ref) for m in FORWARDED_AS.finditer(reply))
+    # Most replies name no id: substring tests are ten times cheaper than the four searches.
+    claims = []
+    if "queued as" in reply:
+        claims.extend(
+            LinkClaim("queued-as", m.group(1), relay_host, ts, ref) for m in QUEUED_AS.finditer(reply)
+        )
+    if "accepted for delivery" in reply:
+        claims.extend(
+            LinkClaim("accepted-for-delivery", m.group(1), relay_host, ts, ref)
+            for m in ACCEPTED_FOR_DELIVERY.finditer(reply)
+        )
+    if "nternal" in reply:  # InternalId, any case the regex takes
+        claims.extend(
+            LinkClaim("exchange-internalid", m.group(1), m.group(2), ts, ref)
+            for m in EXCHANGE_INTERNAL.finditer(reply)
+        )
+    if "forwarded as" in reply:
+        claims.extend(
+            LinkClaim("forwarded-as", m.group(1), "", ts, ref) for m in FORWARDED_AS.finditer(reply)
+        )
     return claims
