@@ -28,14 +28,24 @@ import re
 import time
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
-from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from dateutil import parser as date_parser
 
 from .model import MIXED, PROBLEM_STATUSES, STATUSES, MailtuiError, Trace
 from .reasons import is_folded, reason_matches
 
-__all__ = ["FIELDS", "Query", "QueryError", "parse_query", "quote_value"]
+__all__ = [
+    "COLUMNS",
+    "FIELDS",
+    "TEXT_COLUMNS",
+    "IndexTerm",
+    "Lookup",
+    "Query",
+    "QueryError",
+    "parse_query",
+    "quote_value",
+]
 
 Predicate = Callable[[Trace], bool]
 #: Tests one (host, ip) pair, both lower-case ("" when unknown).
@@ -86,14 +96,42 @@ class QueryError(MailtuiError):
     """One-line message naming the bad word."""
 
 
+class Lookup(NamedTuple):
+    """One way an index (:mod:`mailtui.index`) finds the traces of a term, in one of its columns.
+
+    A stored value (a string a trace holds, see :data:`COLUMNS`) matches when its normalised form
+    is one of ``keys``, or when its lower-cased form contains one of ``needles``, or when ``test``
+    holds for its normalised form. Only ``keys`` can be looked up without looking at every
+    distinct value of the column.
+    """
+
+    column: str
+    keys: FrozenSet[str] = frozenset()
+    needles: Tuple[str, ...] = ()
+    test: Optional[Callable[[str], bool]] = None
+
+
+class IndexTerm(NamedTuple):
+    """A positive term an index answers exactly: ``predicate`` holds for a trace if and only if one
+    of the trace's values in a lookup's column matches that lookup."""
+
+    predicate: Predicate
+    lookups: Tuple[Lookup, ...]
+
+
 class Query:
     """A compiled query: :meth:`matches` tests one trace against every term.
 
     ``since``/``until`` are the tightest epoch bounds of the positive time terms (None when absent),
     so a caller that indexes traces by time can pre-filter; :meth:`matches` checks them anyway.
+
+    For an index (:mod:`mailtui.index`): ``terms`` are the positive terms it can answer exactly,
+    and ``residual`` the predicates that neither they nor ``since``/``until`` cover, which must
+    still be tested on the traces the index finds. A query built without them leaves every
+    predicate residual.
     """
 
-    __slots__ = ("_predicates", "since", "text", "until")
+    __slots__ = ("_predicates", "residual", "since", "terms", "text", "until")
 
     def __init__(
         self,
@@ -101,11 +139,15 @@ class Query:
         predicates: Sequence[Predicate] = (),
         since: Optional[float] = None,
         until: Optional[float] = None,
+        terms: Sequence[IndexTerm] = (),
+        residual: Optional[Sequence[Predicate]] = None,
     ) -> None:
         self.text = text
         self.since = since
         self.until = until
         self._predicates: Tuple[Predicate, ...] = tuple(predicates)
+        self.terms: Tuple[IndexTerm, ...] = tuple(terms)
+        self.residual: Tuple[Predicate, ...] = self._predicates if residual is None else tuple(residual)
 
     def matches(self, trace: Trace) -> bool:
         """True when every term holds for `trace`."""
@@ -344,8 +386,23 @@ def _address_test(value: str) -> AddressTest:
     return lambda address: address == value
 
 
-def _host_test(field: str, value: str) -> HostTest:
-    """How one client/relay value matches a (host, ip) pair: CIDR, IP, IP prefix or host name."""
+class _HostValue(NamedTuple):
+    """One client/relay value as two tests, on the host name and on the IP (both lower-case): a
+    (host, ip) pair matches when either holds. ``host_keys``/``ip_keys``, when not None, are the
+    only values for which that test holds (so an index can look them up)."""
+
+    host: AddressTest
+    ip: AddressTest
+    host_keys: Optional[FrozenSet[str]]
+    ip_keys: Optional[FrozenSet[str]]
+
+
+def _never(text: str) -> bool:
+    return False
+
+
+def _host_value(field: str, value: str) -> _HostValue:
+    """How one client/relay value matches: CIDR, IP, IP prefix or host name."""
     text = value.strip().lower()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
@@ -361,25 +418,32 @@ def _host_test(field: str, value: str) -> HostTest:
                 f"{field}: cannot read '{value}' as a network (e.g. 10.0.0.0/8, 2001:db8::/32)"
             ) from None
 
-        def in_network(host: str, ip: str) -> bool:
+        def in_network(ip: str) -> bool:
             address = _ip(ip) if ip else None
             return address is not None and address.version == network.version and address in network
 
-        return in_network
+        return _HostValue(_never, in_network, frozenset(), None)
     exact = _ip(text)
     if exact is not None:
         canonical = str(exact)
 
-        def same_ip(host: str, ip: str) -> bool:
-            if ip == canonical or host == canonical:
-                return True
-            return ":" in ip and _ip(ip) == exact
+        def same_ip(ip: str) -> bool:
+            return ip == canonical or (":" in ip and _ip(ip) == exact)
 
-        return same_ip
+        return _HostValue(lambda host: host == canonical, same_ip, frozenset({canonical}), None)
     if text.endswith((".", ":")):
-        return lambda host, ip: ip.startswith(text) or host.startswith(text)
+        return _HostValue(lambda host: host.startswith(text), lambda ip: ip.startswith(text), None, None)
     dotted = "." + text
-    return lambda host, ip: host == text or host.endswith(dotted) or ip == text
+    return _HostValue(
+        lambda host: host == text or host.endswith(dotted), lambda ip: ip == text, None, frozenset({text})
+    )
+
+
+def _host_test(field: str, value: str) -> HostTest:
+    """How one client/relay value matches a (host, ip) pair (see :func:`_host_value`)."""
+    parts = _host_value(field, value)
+    host_test, ip_test = parts.host, parts.ip
+    return lambda host, ip: ip_test(ip) or host_test(host)
 
 
 def _any_of(tests: Sequence[Callable[..., bool]]) -> Callable[..., bool]:
@@ -463,7 +527,8 @@ def _to_predicate(values: List[str]) -> Predicate:
     return recipient_matches
 
 
-def _status_predicate(values: List[str]) -> Predicate:
+def _status_words(values: List[str]) -> FrozenSet[str]:
+    """The statuses a status: term names (`problem` stands for every problem status)."""
     wanted = set()
     for value in values:
         word = value.strip().lower()
@@ -473,7 +538,11 @@ def _status_predicate(values: List[str]) -> Predicate:
             wanted.add(word)
         else:
             raise QueryError(f"status: unknown status '{value}' (statuses: {', '.join(_STATUS_WORDS)})")
-    statuses = frozenset(wanted)
+    return frozenset(wanted)
+
+
+def _status_predicate(values: List[str]) -> Predicate:
+    statuses = _status_words(values)
 
     def status_matches(trace: Trace) -> bool:
         if trace.status in statuses:
@@ -495,7 +564,8 @@ def _client_predicate(field: str, values: List[str]) -> Predicate:
     return client_matches
 
 
-def _relay_predicate(field: str, values: List[str]) -> Predicate:
+def _relay_test(field: str, values: List[str]) -> Callable[[Optional[str]], bool]:
+    """How the values of a relay: term match one logged relay string."""
     test = _any_of([_host_test(field, value) for value in values])
     whole = frozenset(value.strip().lower() for value in values)
 
@@ -503,6 +573,12 @@ def _relay_predicate(field: str, values: List[str]) -> Predicate:
         if not relay:
             return False
         return relay.lower() in whole or test(*_split_relay(relay))
+
+    return relay_test
+
+
+def _relay_predicate(field: str, values: List[str]) -> Predicate:
+    relay_test = _relay_test(field, values)
 
     def relay_matches(trace: Trace) -> bool:
         for rcpt in trace.recipients:
@@ -515,6 +591,13 @@ def _relay_predicate(field: str, values: List[str]) -> Predicate:
         return False
 
     return relay_matches
+
+
+def _server_test(values: List[str]) -> Callable[[str], bool]:
+    """How the values of a server: term match one lower-case server name."""
+    names = tuple(value.strip().lower() for value in values)
+    prefixes = tuple(name + "." for name in names)
+    return lambda server: server in names or server.startswith(prefixes)
 
 
 def _server_predicate(values: List[str]) -> Predicate:
@@ -681,6 +764,119 @@ def _field_predicate(field: str, values: List[str]) -> Predicate:
     return _subject_predicate(values)
 
 
+# ------------------------------------------------------------------------------------ lookups
+
+#: The columns an index keeps (:mod:`mailtui.index` fills each from the trace fields the predicate
+#: above that reads them reads) and how a stored value is normalised before a :class:`Lookup`'s
+#: ``keys`` or ``test`` see it, the way that predicate normalises it.
+COLUMNS: Dict[str, Callable[[str], str]] = {
+    "id": str.lower,  # trace.id
+    "qid": str.lower,  # hop.queue_id
+    "msgid": _strip_angles,  # hop.message_id, hop.network_message_id
+    "sender": str.lower,  # hop.sender (also "", the null sender)
+    "rcpt": str.lower,  # address and orig_address of trace.recipients and every hop's recipients
+    "client_host": str.lower,  # hop.client
+    "client_ip": _norm_ip,  # hop.client_ip
+    "relay": str,  # relay of trace.recipients and every hop's recipients, as logged
+    "server": str.lower,  # hop.server
+    "subject": str.lower,  # hop.subject
+    "status": str,  # trace.status and the status of trace.recipients
+}
+#: The columns that together hold every text :func:`_haystack` holds (what bare words search).
+TEXT_COLUMNS = (
+    "id",
+    "server",
+    "qid",
+    "client_host",
+    "client_ip",
+    "sender",
+    "msgid",
+    "subject",
+    "rcpt",
+    "relay",
+)
+
+
+def _address_key(value: str) -> Optional[str]:
+    """The one lower-case address an address value matches exactly, or None for the other forms
+    (`@domain`, `local@`, a bare name): mirrors :func:`_address_test`."""
+    value = value.strip().lower()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1].strip()
+    if value and ("@" not in value or value.startswith("@") or value.endswith("@")):
+        return None
+    return value
+
+
+def _address_lookups(column: str, values: List[str]) -> Tuple[Lookup, ...]:
+    keys = {_address_key(value) for value in values}
+    tests = [_address_test(value) for value in values if _address_key(value) is None]
+    lookups = [Lookup(column, keys=frozenset(key for key in keys if key is not None))]
+    if tests:
+        lookups.append(Lookup(column, test=_any_of(tests)))
+    return tuple(lookups)
+
+
+def _host_lookups(field: str, values: List[str]) -> List[Lookup]:
+    lookups: List[Lookup] = []
+    for value in values:
+        parts = _host_value(field, value)
+        for column, test, keys in (
+            ("client_host", parts.host, parts.host_keys),
+            ("client_ip", parts.ip, parts.ip_keys),
+        ):
+            if keys is None:
+                lookups.append(Lookup(column, test=test))
+            elif keys:
+                lookups.append(Lookup(column, keys=keys))
+    return lookups
+
+
+def _field_lookups(field: str, values: List[str]) -> Optional[Tuple[Lookup, ...]]:
+    """How an index finds the traces of a positive `field:` term exactly (None: it cannot).
+
+    Called after :func:`_field_predicate` accepted the values; each case mirrors its predicate.
+    """
+    if field == "from":
+        return _address_lookups("sender", values or [""])
+    if field == "to":
+        return _address_lookups("rcpt", values or [""])
+    if field == "status":
+        return (Lookup("status", keys=_status_words(values)),)
+    if field in ("client", "ip"):
+        lookups = _host_lookups(field, values)
+        if field == "ip":
+            lookups.append(Lookup("relay", test=_relay_test(field, values)))
+        return tuple(lookups)
+    if field == "relay":
+        return (Lookup("relay", test=_relay_test(field, values)),)
+    if field == "server":
+        return (Lookup("server", test=_server_test(values)),)
+    if field == "msgid":
+        return (Lookup("msgid", keys=frozenset(_strip_angles(value) for value in values)),)
+    if field == "qid":
+        return (Lookup("qid", keys=frozenset(value.strip().lower() for value in values)),)
+    if field == "id":
+        ids = frozenset(value.strip().lower() for value in values)
+        msgids = frozenset(_strip_angles(value) for value in values)
+        return (Lookup("id", keys=ids), Lookup("qid", keys=ids), Lookup("msgid", keys=msgids))
+    if field == "subject":
+        return (Lookup("subject", needles=tuple(value.lower() for value in values)),)
+    return None  # reason: tested on every candidate
+
+
+def _word_term(word: str) -> Optional[IndexTerm]:
+    """One positive bare word (lower-case) as an index term; None when it holds a line break (it
+    could then span two fields of the haystack, which no single value shows)."""
+    if "\n" in word:
+        return None
+
+    def word_matches(trace: Trace) -> bool:
+        return word in _haystack(trace)
+
+    return IndexTerm(word_matches, tuple(Lookup(column, needles=(word,)) for column in TEXT_COLUMNS))
+
+
 _EXAMPLES = {
     "status": "bounced,deferred",
     "subject": "invoice",
@@ -728,6 +924,8 @@ def parse_query(
         terms = [term for term in (_argv_term(item) for item in items) if term is not None]
     moment = time.time() if now is None else now
     predicates: List[Predicate] = []
+    index_terms: List[IndexTerm] = []
+    residual: List[Predicate] = []
     words: List[Tuple[str, bool]] = []
     since: Optional[float] = None
     until: Optional[float] = None
@@ -738,6 +936,7 @@ def parse_query(
             if word:
                 words.append((word, term.negated))
             continue
+        lookups: Optional[Tuple[Lookup, ...]] = None
         if field in _NO_LIST:
             bound = _parse_time(field, "".join(piece for piece, _ in term.pieces), moment, tz)
             if field == "since":
@@ -749,8 +948,23 @@ def parse_query(
                 if not term.negated:
                     until = bound if until is None else min(until, bound)
         else:
-            predicate = _field_predicate(field, _alternatives(term.pieces))
-        predicates.append(_negate(predicate) if term.negated else predicate)
+            values = _alternatives(term.pieces)
+            predicate = _field_predicate(field, values)
+            if not term.negated:
+                lookups = _field_lookups(field, values)
+        if term.negated:
+            predicate = _negate(predicate)
+            residual.append(predicate)
+        elif lookups is not None:
+            index_terms.append(IndexTerm(predicate, lookups))
+        elif field not in _NO_LIST:
+            residual.append(predicate)  # positive time terms: covered by since/until
+        predicates.append(predicate)
     if words:
-        predicates.append(_words_predicate(words))
-    return Query(source, predicates, since, until)
+        predicate = _words_predicate(words)
+        predicates.append(predicate)
+        word_terms = [_word_term(word.lower()) for word, negated in words if not negated]
+        index_terms.extend(term for term in word_terms if term is not None)
+        if None in word_terms or any(negated for _, negated in words):
+            residual.append(predicate)
+    return Query(source, predicates, since, until, index_terms, residual)

@@ -8,6 +8,9 @@ talk back only with messages or ``call_from_thread``.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Sequence, Set, Tuple
@@ -20,12 +23,13 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from mailtui.follow import POLL_INTERVAL, Follower
-from mailtui.model import MailtuiError, Recipient, Trace
+from mailtui.model import LineRef, MailtuiError, Recipient, Trace
 from mailtui.sanitize import visible
 from mailtui.session import Loader, Session
 from mailtui.ui.commands import mailtui_commands
 from mailtui.ui.messages import FollowPolled, RawIndexed
-from mailtui.ui.rawlines import LineIndex, RawLog
+from mailtui.ui.rawlines import CompressedLineIndex, LineIndex
+from mailtui.ui.rawlog import RawLog
 from mailtui.ui.screens.help import HelpScreen
 from mailtui.ui.screens.main import MainScreen
 from mailtui.ui.screens.raw import RawLogScreen
@@ -84,6 +88,13 @@ class MailTuiApp(App):
         self.session: Optional[Session] = None
         self.final = False
         self._raw: Optional[RawLog] = None
+        #: Raw-log scans asked for (see _scan_raw), taken by the scan worker.
+        self._raw_scan_wanted: Set[str] = set()
+        self._raw_scanning = False
+        #: Following read lines since the scan worker last looked (the raw view shows them).
+        self._raw_grown = False
+        self._raw_reported = 0.0
+        self._raw_lock = threading.Lock()
         #: The zone the message list shows times in (None: this machine's).
         self.display_tz = local_tz
 
@@ -185,6 +196,10 @@ class MailTuiApp(App):
             if self._follow_timer is not None:
                 self._follow_timer.pause()
         if message.session is not None:
+            if self._raw is not None:  # the raw view shows the new lines too
+                self._raw.sync(message.session.files)
+                viewed = any(isinstance(screen, RawLogScreen) for screen in self.screen_stack)
+                self._scan_raw("all" if viewed else "grown", grown=True)
             self.main_screen().show_followed(message.session, message.changed, message.removed)
             for screen in self.screen_stack:
                 if isinstance(screen, TraceScreen):
@@ -217,7 +232,7 @@ class MailTuiApp(App):
     def open_trace(self, trace: Trace) -> None:
         """Push the trace screen for `trace`."""
         if self.session is not None:
-            self.raw_log()  # start indexing lines, for the context
+            self.raw_log("compressed")  # compressed files are indexed for the context lines
             self.push_screen(TraceScreen(trace, self.session))
 
     def open_overview(self, traces: Sequence[Trace], query: str) -> None:
@@ -257,68 +272,111 @@ class MailTuiApp(App):
         if self.session is None:
             self.notify("The logs are still opening", severity="warning")
             return
-        self.raw_log()
         self.push_screen(RawLogScreen(at))
 
     # ------------------------------------------------------------------------------ raw lines
 
-    def raw_log(self) -> Optional[RawLog]:
-        """The raw log of the current session's files, indexing it in a worker if needed (UI thread)."""
+    def raw_log(self, scan: Optional[str] = "all") -> Optional[RawLog]:
+        """The raw log of the current session's files (UI thread). Nothing is read up front; the
+        files are scanned for line starts in a worker: `scan` "all", "compressed" only, or None."""
         session = self.session
         if session is None:
             return None
-        files = session.files
         raw = self._raw
-        if (
-            raw is not None
-            and [index.file for index in raw.indexes] == files
-            and len(raw.indexes) == len(files)
-        ):
-            return raw
-        previous = {id(index.file): index for index in (raw.indexes if raw is not None else [])}
-        fresh = RawLog(files)
-        fresh.indexes = [previous.get(id(loaded)) or LineIndex(loaded, n) for n, loaded in enumerate(files)]
-        self._raw = fresh
-        self._index_raw(fresh)
-        return fresh
+        if raw is None:
+            raw = self._raw = RawLog(session.files)
+        else:
+            raw.sync(session.files)
+        if self.final and (self.follower is None or not self.follower.lines_read):
+            # no line was read since the load: the loader's counts and ends go together
+            for index in raw.indexes:
+                source = index.file.source
+                # (a poll under way reads lines only if the file grew)
+                quiet = not self._polling or _size_now(source.path) == source.read_to
+                if source.read_to is not None and quiet:
+                    index.set_end(index.file.lines, source.read_to)
+        if scan is not None:
+            self._scan_raw(scan)
+        return raw
 
     def line_indexes(self, session: Session) -> Optional[List[LineIndex]]:
-        """The built line indexes of `session`'s files, or None while they are being built (any thread)."""
+        """The line indexes of `session`'s files (any thread; None before the raw log exists)."""
         raw = self._raw
-        if raw is None or not raw.ready or len(raw.indexes) < len(session.files):
+        if raw is None or len(raw.indexes) < len(session.files):
             return None
         if any(index.file is not loaded for index, loaded in zip(raw.indexes, session.files)):
             return None
         return raw.indexes
 
-    @work(thread=True, exclusive=True, group="raw-index", description="Indexing raw lines")
-    def _index_raw(self, raw: RawLog) -> None:
-        worker = get_current_worker()
-        try:
-            raw.build(lambda: worker.is_cancelled)
-        except (OSError, MailtuiError) as error:
-            self.call_from_thread(
-                self.notify, visible(f"cannot index the raw log: {error}"), severity="error", markup=False
-            )
-            return
-        if raw.ready:
-            self.call_from_thread(self._raw_indexed)
+    def _scan_raw(self, what: str, grown: bool = False) -> None:
+        """Scan the raw log's files in the scan worker, starting it if idle: "all" of them, the
+        "compressed" ones, or the ones scanned before ("grown": following read more of them)."""
+        with self._raw_lock:
+            self._raw_scan_wanted.add(what)
+            self._raw_grown = self._raw_grown or grown
+            if self._raw_scanning or self._raw is None:
+                return
+            self._raw_scanning = True
+        self._index_raw(self._raw)
 
-    def _raw_indexed(self) -> None:
-        for screen in self.screen_stack:
-            screen.post_message(RawIndexed())
+    @work(thread=True, group="raw-index", description="Indexing raw lines")
+    def _index_raw(self, raw: RawLog) -> None:
+        """Scan files for line starts, as asked (``_raw_scan_wanted``), until nothing more is."""
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            with self._raw_lock:
+                wanted, self._raw_scan_wanted = self._raw_scan_wanted, set()
+                grown, self._raw_grown = self._raw_grown, False
+                if not wanted:
+                    self._raw_scanning = False
+                    return
+            for index in list(raw.indexes):
+                compressed = isinstance(index, CompressedLineIndex)
+                if not (
+                    "all" in wanted
+                    or ("compressed" in wanted and compressed)
+                    or ("grown" in wanted and index.complete and not compressed)
+                ):
+                    continue
+                try:
+                    index.scan(
+                        lambda: worker.is_cancelled,
+                        lambda _done, _total: self._raw_progress(),
+                    )
+                except (OSError, MailtuiError) as error:
+                    index.error = str(error)
+                    self.call_from_thread(
+                        self.notify,
+                        visible(f"cannot index {index.name}: {error}"),
+                        severity="error",
+                        markup=False,
+                    )
+                if worker.is_cancelled:
+                    return
+            self._raw_indexed(True, grown)
+
+    def _raw_progress(self) -> None:
+        """From the scan worker: tell the screens now and then how far it got."""
+        now = time.monotonic()
+        if now - self._raw_reported >= 0.25:
+            self._raw_reported = now
+            self._raw_indexed(False, False)
+
+    def _raw_indexed(self, complete: bool, grown: bool) -> None:
+        """Tell every screen (any thread: post_message is thread-safe)."""
+        for screen in list(self.screen_stack):
+            screen.post_message(RawIndexed(complete, grown))
 
     @work(thread=True, exclusive=True, group="find-line", description="Finding the trace of a line")
-    def find_trace_of_line(self, file_id: int, line: int) -> None:
-        """Open the trace that holds line `line` of file `file_id` (or say that none does)."""
+    def find_trace_of_line(self, file_id: int, line: int, offset: int) -> None:
+        """Open the trace that holds line `line` (at byte `offset`) of file `file_id` (or say that
+        none does)."""
         worker = get_current_worker()
-        session, raw = self.session, self._raw
-        if session is None or raw is None or not raw.ready:
+        session = self.session
+        if session is None or file_id >= len(session.files):
             return
-        index = raw.indexes[file_id]
-        ref = index.ref(line)
-        where = f"{index.name}:{line}"
-        found = session.trace_at(ref)
+        where = f"{session.files[file_id].name}:{line}"
+        found = session.trace_at(LineRef(file_id, line, offset))
         if worker.is_cancelled:
             return
         self.call_from_thread(self._open_found, found, where)
@@ -381,6 +439,13 @@ class MailTuiApp(App):
             markup=False,
             timeout=10,
         )
+
+
+def _size_now(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
 
 
 def make_app(

@@ -64,7 +64,24 @@ class FilterApplied(Message):
 
 
 class RawIndexed(Message):
-    """The raw log's line index is built."""
+    """The raw log's files were scanned further: all of them (``complete``) or part (progress)."""
+
+    bubble = False
+
+    def __init__(self, complete: bool = True, grown: bool = False) -> None:
+        super().__init__()
+        self.complete = complete
+        #: Following read new lines: the files grew.
+        self.grown = grown
+
+
+class RawSearchProgress(Message):
+    """A raw-view search is this far through the files (0 to 1)."""
+
+    def __init__(self, text: str, fraction: float) -> None:
+        super().__init__()
+        self.text = text
+        self.fraction = fraction
 
 
 class TraceFound(Message):

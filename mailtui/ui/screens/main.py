@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input, ProgressBar, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from mailtui.model import PROBLEM_STATUSES, MailtuiError, Trace
@@ -20,6 +20,7 @@ from mailtui.ui import render
 from mailtui.ui.messages import FilterApplied, LoadFailed, LoadProgress, SearchResult, SessionReady
 from mailtui.ui.widgets.filter_bar import FilterBar, QueryInput
 from mailtui.ui.widgets.line_list import LineList
+from mailtui.ui.widgets.load_progress import LoadProgressBar
 from mailtui.ui.widgets.message_list import MessageList
 
 if TYPE_CHECKING:
@@ -55,6 +56,9 @@ PIVOT_EXAMPLES = {
     "subject": 'subject:"…"',
 }
 
+#: Seconds of loading before the first rows are shown (a provisional session; issue 6: the first
+#: rows within a second of starting, whatever the size of the logs).
+FIRST_ROWS_AFTER = 0.15
 #: Live filtering while typing only below this many messages (Enter always applies).
 LIVE_FILTER_LIMIT = 20_000
 _CHECK_EVERY = 4096
@@ -126,7 +130,7 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="files", markup=False)
-        yield ProgressBar(id="progress", show_eta=False)
+        yield LoadProgressBar(id="progress")
         yield FilterBar(id="filter")
         yield Static(id="columns", markup=False)
         yield MessageList(id="messages", zone=self.app.display_tz)
@@ -149,7 +153,8 @@ class MainScreen(Screen):
         self.set_focus(self.messages)
         self.query_one("#files", Static).update(Content("mailtui: opening logs…"))
         self._update_status()
-        self.load()
+        # after the first paint: the loader's thread would slow it down (they share the GIL)
+        self.call_after_refresh(self.load)
 
     # --------------------------------------------------------------------------------- loading
 
@@ -169,6 +174,7 @@ class MainScreen(Screen):
             session = loader.run(
                 progress=lambda progress: self.post_message(LoadProgress(progress)),
                 snapshot=lambda session: self.post_message(SessionReady(session, False)),
+                first_snapshot=FIRST_ROWS_AFTER,
             )
         except LoadCancelled:
             return
@@ -179,17 +185,17 @@ class MainScreen(Screen):
 
     def on_load_progress(self, message: LoadProgress) -> None:
         progress = message.progress
-        bar = self.query_one(ProgressBar)
-        bar.update(total=max(1, progress.bytes_total), progress=progress.bytes_done)
-        self._loading_text = (
-            f"reading {progress.file} ({progress.files_done + 1}/{progress.files_total}), "
-            f"{progress.lines:,} lines"
-        )
+        self.query_one(LoadProgressBar).update_progress(progress)
+        if progress.files_done < progress.files_total:
+            self._loading_text = f"reading {progress.file} ({progress.files_done + 1}/{progress.files_total})"
+        else:  # the progress line says what is going on
+            self._loading_text = ""
+        self._update_files()  # the line count as it grows
         self._update_status()
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.final = True
-        self.query_one(ProgressBar).display = False
+        self.query_one(LoadProgressBar).display = False
         self.notify(visible(message.error), title="Could not load", severity="error", markup=False)
         self._update_status()
 
@@ -201,7 +207,7 @@ class MainScreen(Screen):
         self.app.set_session(message.session, message.final)
         self._update_files()
         if message.final:
-            self.query_one(ProgressBar).display = False
+            self.query_one(LoadProgressBar).display = False
             for error in message.session.errors:
                 self.notify(visible(error), title="Log problem", severity="warning", markup=False)
         self.apply_filter(self.query_text, keep=True)
@@ -275,22 +281,21 @@ class MainScreen(Screen):
         seq: int,
         keep_view: bool = False,
     ) -> None:
-        """Match and sort off the UI thread; cancelled when a newer filter starts."""
+        """Match (through the session's index) and sort off the UI thread; a newer filter cancels
+        this one, which then stops at its next check."""
+        from mailtui.session import SearchCancelled
+
         worker = get_current_worker()
         traces = session.traces
         if query.is_empty():
             result: Sequence[Trace] = traces
         else:
-            matched: List[Trace] = []
             for _attempt in range(3):
-                matched = []
                 try:
-                    for number, trace in enumerate(traces):
-                        if number % _CHECK_EVERY == 0 and worker.is_cancelled:
-                            return
-                        if query.matches(trace):
-                            matched.append(trace)
+                    result = session.search(query, cancelled=lambda: worker.is_cancelled)
                     break
+                except SearchCancelled:
+                    return
                 except RuntimeError:
                     # the loader (or the follower) changed the session under us: a provisional
                     # session is redone by the next one; a followed one is tried again
@@ -298,7 +303,6 @@ class MainScreen(Screen):
                         return
             else:
                 return
-            result = matched
         if sort != "time":
             result = sorted(result, key=render.sort_key(sort))
         if worker.is_cancelled:

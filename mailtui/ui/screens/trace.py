@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,12 +14,12 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from mailtui.export import hop_chain
-from mailtui.model import MailtuiError, Trace
+from mailtui.model import LineRef, MailtuiError, Trace
 from mailtui.sanitize import visible
 from mailtui.session import Session
 from mailtui.ui import render
 from mailtui.ui.messages import RawIndexed
-from mailtui.ui.rawlines import LineIndex, context_rows
+from mailtui.ui.rawlines import CompressedLineIndex
 from mailtui.ui.screens.main import PIVOT_BINDINGS
 from mailtui.ui.widgets.line_list import LineList
 
@@ -34,9 +34,11 @@ _GUTTER = 9  # "▶ 123456 "
 class ContextRows:
     """RowSource of the raw pane: file headers, gaps, context lines (dim) and the trace's lines."""
 
-    def __init__(self, rows: List[Tuple[str, int, str]]) -> None:
+    def __init__(self, rows: List[Tuple[str, int, str]], offsets: Optional[List[int]] = None) -> None:
         #: (kind, line, text): kind is "file", "gap", "own" or "context".
         self.rows = rows
+        #: Byte offset of each row's line (-1 for headers and gaps).
+        self.offsets = offsets if offsets is not None else [-1] * len(rows)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -182,42 +184,61 @@ class TraceScreen(Screen):
 
     @work(thread=True, exclusive=True, group="trace-context", description="Reading raw lines")
     def load_context(self, context: int) -> None:
-        """Read the trace's lines and their neighbours off the UI thread."""
+        """Read the trace's lines and their neighbours off the UI thread: each line is read at its
+        offset, with `context` lines before and after it (no index of the file needed, except for
+        a compressed one, whose own lines show alone until it is indexed)."""
         refs = self.trace.lines
         indexes = self.app.line_indexes(self.session)
         rows: List[Tuple[str, int, str]] = []
-        try:
-            by_file: dict = {}
-            for ref in refs:
-                by_file.setdefault(ref.file_id, []).append(ref)
-            for file_id, file_refs in sorted(by_file.items()):
-                name = self.session.files[file_id].name
-                rows.append(("file", 0, name))
-                index: Optional[LineIndex] = indexes[file_id] if indexes is not None else None
-                stale = index is not None and max(ref.line for ref in file_refs) > len(index)
-                if index is None or not index.complete or context == 0 or stale:
+        offsets: List[int] = []
+        self._waiting = False
+        by_file: Dict[int, List[LineRef]] = {}
+        for ref in refs:
+            by_file.setdefault(ref.file_id, []).append(ref)
+        for file_id, file_refs in sorted(by_file.items()):
+            rows.append(("file", 0, self.session.files[file_id].name))
+            offsets.append(-1)
+            try:
+                index = indexes[file_id] if indexes is not None and file_id < len(indexes) else None
+                unindexed = isinstance(index, CompressedLineIndex) and not index.complete
+                if index is None or unindexed:
+                    self._waiting = True  # the context comes when RawIndexed says it can
+                if index is None or context == 0 or unindexed:
                     texts = self.session.read_lines(file_refs)
                     rows.extend(("own", ref.line, text) for ref, text in zip(file_refs, texts))
+                    offsets.extend(ref.offset for ref in file_refs)
                     continue
-                wanted = context_rows(index, [ref.line for ref in file_refs], context)
-                texts = index.text([line for line, _ in wanted])
-                last = None
-                for (line, own), text in zip(wanted, texts):
-                    if last is not None and line != last + 1:
-                        rows.append(("gap", 0, ""))
-                    rows.append(("own" if own else "context", line, text))
-                    last = line
-        except MailtuiError as error:
-            rows.append(("file", 0, f"cannot read: {error}"))
-        self.app.call_from_thread(self._show_context, rows)
+                own = {ref.line for ref in file_refs}
+                shown: Dict[int, Tuple[int, str]] = {}
+                for ref in sorted(file_refs, key=lambda ref: ref.line):
+                    if ref.line in shown and ref.line + context in shown:
+                        continue  # its neighbours are there already
+                    for line, offset, text in index.around(ref.line, ref.offset, context, context):
+                        shown[line] = (offset, text)
+            except (OSError, MailtuiError) as error:
+                rows.append(("file", 0, f"cannot read: {error}"))
+                offsets.append(-1)
+                continue
+            last = None
+            for line in sorted(shown):
+                if last is not None and line != last + 1:
+                    rows.append(("gap", 0, ""))
+                    offsets.append(-1)
+                rows.append(("own" if line in own else "context", line, shown[line][1]))
+                offsets.append(shown[line][0])
+                last = line
+        self.app.call_from_thread(self._show_context, rows, offsets)
 
-    def _show_context(self, rows: List[Tuple[str, int, str]]) -> None:
+    _waiting = False
+
+    def _show_context(self, rows: List[Tuple[str, int, str]], offsets: List[int]) -> None:
         raw = self.query_one("#trace-raw", LineList)
         first_own = next((n for n, row in enumerate(rows) if row[0] == "own"), 0)
-        raw.set_source(ContextRows(rows), first_own if raw.row_count == 0 else None)
+        raw.set_source(ContextRows(rows, offsets), first_own if raw.row_count == 0 else None)
 
-    def on_raw_indexed(self, _message: RawIndexed) -> None:
-        self.refresh_context()
+    def on_raw_indexed(self, message: RawIndexed) -> None:
+        if message.complete and self._waiting:
+            self.refresh_context()
 
     # ------------------------------------------------------------------------------ actions
 
@@ -260,4 +281,4 @@ class TraceScreen(Screen):
         name = rows.rows[file_row][2]
         file_id = next((i for i, f in enumerate(self.session.files) if f.name == name), None)
         if file_id is not None:
-            self.app.find_trace_of_line(file_id, line)
+            self.app.find_trace_of_line(file_id, line, rows.offsets[event.row])

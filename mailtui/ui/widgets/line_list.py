@@ -18,6 +18,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+#: Refreshes to wait for a new source's scrollbar before scrolling to the cursor.
+_TRIES = 8
+
 
 class RowSource(Protocol):
     """What a list needs: a length and the Content of one row (already sanitised and styled)."""
@@ -103,6 +106,10 @@ class LineList(ScrollView, can_focus=True):
     def _update_size(self) -> None:
         # without a virtual width the rows fit the widget: never a horizontal scrollbar
         self.virtual_size = Size(self._virtual_width or 1, len(self._source))
+        if self.container_size:
+            # Show (or hide) the scrollbars for the new size now, not at the next layout: until
+            # they show, scroll_to does nothing, and the first paint would show the first rows.
+            self._refresh_scrollbars()
 
     def set_source(self, source: RowSource, cursor: Optional[int] = 0, top: Optional[int] = None) -> None:
         """Show another source (O(1)); put the cursor on `cursor` (None: keep the row number);
@@ -114,18 +121,31 @@ class LineList(ScrollView, can_focus=True):
         target = max(0, min(target, len(source) - 1))
         self.set_reactive(LineList.cursor, target)
         self.post_message(self.CursorMoved(self, target))
-        # scroll once the new virtual size is laid out (scroll_to clamps to the old one before)
+        # Scroll now when the list is laid out (the first paint then shows the cursor's row), and
+        # again once the new virtual size is laid out (before it, scroll_to may clamp to the old).
         if top is not None:
+            if self.scrollable_content_region.height:
+                self._scroll_top(top, target)
             self.call_after_refresh(self._scroll_top, top, target)
         else:
+            if self.scrollable_content_region.height:
+                self._scroll_to_cursor(target, cursor is not None)
             self.call_after_refresh(self._scroll_to_cursor, target, cursor is not None)
         self.refresh()
 
-    def _scroll_top(self, top: int, row: int) -> None:
+    def _scroll_top(self, top: int, row: int, tries: int = _TRIES) -> None:
         if row != self.cursor:  # a later move won
+            return
+        if self._scrollbar_pending() and tries:
+            self.call_after_refresh(self._scroll_top, top, row, tries - 1)
             return
         self.scroll_to(y=max(0, top), animate=False, immediate=True)
         self._scroll_to_cursor(row)
+
+    def _scrollbar_pending(self) -> bool:
+        """More rows than fit, but no scrollbar yet (scroll_to would do nothing until there is)."""
+        height = self.scrollable_content_region.height
+        return 0 < height < len(self._source) and not self.allow_vertical_scroll
 
     def refresh_rows(self) -> None:
         """Redraw every row (the source's content changed)."""
@@ -173,11 +193,14 @@ class LineList(ScrollView, can_focus=True):
         self._scroll_to_cursor(new)
         self.post_message(self.CursorMoved(self, new))
 
-    def _scroll_to_cursor(self, row: int, center: bool = False) -> None:
+    def _scroll_to_cursor(self, row: int, center: bool = False, tries: int = _TRIES) -> None:
         if not self.scrollable_content_region.height:  # not laid out yet: once it is
             self.call_after_refresh(self._scroll_to_cursor, self.cursor, center)
             return
         if row != self.cursor:  # a later move won
+            return
+        if self._scrollbar_pending() and tries:  # a new, longer source: once its scrollbar is there
+            self.call_after_refresh(self._scroll_to_cursor, row, center, tries - 1)
             return
         top = int(self.scroll_offset.y)
         height = max(1, self.scrollable_content_region.height)
