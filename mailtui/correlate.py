@@ -67,7 +67,8 @@ class Correlator:
     # -- transactions -------------------------------------------------------------------------
 
     def _new(self, mta: str, host: str, instance: str, qid: str, env: Envelope) -> Transaction:
-        tx = Transaction(mta, intern(host), intern(instance), qid, env.ts, env.tz, len(self._all))
+        host, instance = intern(host), intern(instance)  # also in the keys: one copy, not three
+        tx = Transaction(mta, host, instance, qid, env.ts, env.tz, len(self._all))
         self._all.append(tx)
         if qid != "NOQUEUE":
             self._latest[(host, instance, qid)] = tx

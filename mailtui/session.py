@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import time
 from array import array
 from bisect import bisect_left
@@ -23,6 +24,8 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 from mailtui import parallel, sources, timehints
 from mailtui.correlate import Correlator
 from mailtui.envelope import EnvelopeParser, detect_syslog
+from mailtui.index import SearchCancelled as SearchCancelled  # raised by Session.search
+from mailtui.index import TraceIndex
 from mailtui.link import build_traces
 from mailtui.model import Envelope, LineRef, MailtuiError, Trace, Transaction
 from mailtui.parsers import exchange
@@ -77,13 +80,28 @@ class Session:
         self.errors = errors
         self._by_id: Dict[str, Trace] = {trace.id: trace for trace in traces}
         self._line_index: Optional[Dict[int, Tuple[array, array]]] = None
+        self._index = TraceIndex(traces)
 
-    def search(self, query: Union[str, Sequence[str], Query] = "") -> List[Trace]:
-        """Traces matching a query (the DESIGN.md language), in time order."""
+    @property
+    def index(self) -> TraceIndex:
+        """The search index of :attr:`traces` (empty until a search needs a part of it)."""
+        if self._index.traces is not self.traces:  # the list was replaced: index the new one
+            self._index = TraceIndex(self.traces)
+        return self._index
+
+    def search(
+        self, query: Union[str, Sequence[str], Query] = "", cancelled: Optional[Callable[[], bool]] = None
+    ) -> List[Trace]:
+        """Traces matching a query (the DESIGN.md language), in time order.
+
+        Exactly the traces ``query.matches`` accepts, found through :attr:`index` (built as
+        searches need it). ``cancelled``, a callable checked now and then, lets a worker abandon a
+        search that is no longer wanted: the search then raises :class:`SearchCancelled`.
+        """
         compiled = query if isinstance(query, Query) else parse_query(query)
         if compiled.is_empty():
             return list(self.traces)
-        return [trace for trace in self.traces if compiled.matches(trace)]
+        return self.index.search(compiled, cancelled)
 
     def find(self, ident: str) -> List[Trace]:
         """Traces for a trace id, a queue id (any server) or a Message-ID (with or without `<>`)."""
@@ -91,11 +109,13 @@ class Session:
         if ident in self._by_id:
             return [self._by_id[ident]]
         bare = ident[1:-1] if ident.startswith("<") and ident.endswith(">") else ident
-        found = []
-        for trace in self.traces:
-            if any(hop.queue_id == ident or hop.message_id == bare for hop in trace.hops):
-                found.append(trace)
-        return found
+        if ident and bare:
+            return self.index.find(ident, bare)
+        return [
+            trace
+            for trace in self.traces
+            if any(hop.queue_id == ident or hop.message_id == bare for hop in trace.hops)
+        ]
 
     def trace(self, trace_id: str) -> Optional[Trace]:
         return self._by_id.get(trace_id)
@@ -103,10 +123,16 @@ class Session:
     def trace_at(self, ref: LineRef) -> Optional[Trace]:
         """The trace a raw line belongs to (Enter on a line in the raw view), or None.
 
-        The first call builds, per file, the sorted byte offsets of every line that belongs to a
-        trace (two arrays: 12 bytes a line); later calls are a binary search.
+        Most lines name their mail (a queue id, a Message-ID): the traces those ids find through
+        the index are checked for this very line. Other lines (an smtpd session's `connect from`)
+        need the line index: the first such call builds, per file, the sorted byte offsets of every
+        line that belongs to a trace (two arrays, 12 bytes a line; seconds on a 1 GB log), later
+        calls are a binary search.
         """
         if self._line_index is None:
+            named = self._trace_named_by(ref)
+            if named is not None:
+                return named
             self._line_index = _build_line_index(self.traces)
         found = self._line_index.get(ref.file_id)
         if found is None:
@@ -115,6 +141,21 @@ class Session:
         position = bisect_left(offsets, ref.offset)
         if position < len(offsets) and offsets[position] == ref.offset:
             return self.traces[owners[position]]
+        return None
+
+    def _trace_named_by(self, ref: LineRef) -> Optional[Trace]:
+        """The trace holding this line among those found by the ids its text names, or None."""
+        if not 0 <= ref.file_id < len(self.files):
+            return None
+        try:
+            text = self.read_lines([ref])[0]
+        except (MailtuiError, OSError):
+            return None  # the file changed since: the line index (built from the load) decides
+        words = (found.group(1) or found.group(0) for found in _ID_WORDS.finditer(text[:2000]))
+        for word in dict.fromkeys(words):
+            for trace in self.find(word):
+                if any(ref in hop.lines for hop in trace.hops):
+                    return trace
         return None
 
     def read_lines(self, refs: Sequence[LineRef]) -> List[str]:
@@ -129,6 +170,11 @@ class Session:
             for offset, data in zip(unique, raw):
                 texts[(file_id, offset)] = sources.decode(data)
         return [texts.get((ref.file_id, ref.offset), "") for ref in refs]
+
+
+#: Words of a raw line that may be a queue id (letters and digits, at least one digit) or a
+#: Message-ID (inside angle brackets): what :meth:`Session.trace_at` looks up first.
+_ID_WORDS = re.compile(r"(?<![\w.-])(?=[0-9A-Za-z]*\d)[0-9A-Za-z]{5,20}(?![\w-])|<([^<>\s]{3,250})>")
 
 
 def _build_line_index(traces: Sequence[Trace]) -> Dict[int, Tuple[array, array]]:
@@ -306,10 +352,12 @@ class Loader:
         loaded = self.files[file_id]
         feed = self.correlator.feed
         feed_postfix = self.correlator.feed_postfix
-        new_tuple = tuple.__new__  # named tuples from the plain ones the worker sends
+        # Named tuples made from plain ones without their Python-level __new__ (millions of lines).
+        new_tuple = tuple.__new__
         fed = 0
         try:
             for batch in worker.parse(loaded.source, self.parsers[file_id]):
+                understood = len(batch)
                 for record in batch:
                     size = len(record)
                     if size == 12:
@@ -317,15 +365,16 @@ class Loader:
                             record
                         )
                         envelope = new_tuple(Envelope, (ts, tz, host, program, pid, ""))
-                        event = new_tuple(PostfixEvent, (kind, qid, data))
-                        feed_postfix(envelope, LineRef(file_id, line_no, offset), instance, daemon, event)
-                        loaded.lines += 1
-                    elif size == 4 and feed(
-                        Envelope._make(record[2]), LineRef(file_id, record[0], record[1])
+                        ref = new_tuple(LineRef, (file_id, line_no, offset))
+                        feed_postfix(
+                            envelope, ref, instance, daemon, new_tuple(PostfixEvent, (kind, qid, data))
+                        )
+                    elif size != 4 or not feed(
+                        new_tuple(Envelope, record[2]), new_tuple(LineRef, (file_id, record[0], record[1]))
                     ):
-                        loaded.lines += 1
-                    else:
+                        understood -= 1
                         self._unrecognised(loaded, record[0], record[-1])
+                loaded.lines += understood
                 fed, offset = batch[-1][0], batch[-1][1]
                 pacer.check(fed, offset)
         except parallel.WorkerFailed:
@@ -481,11 +530,19 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _size(source: sources.LogSource) -> int:
-    """Bytes a source will yield, as far as known up front (compressed files: their own size)."""
+    """Bytes a source will yield, as far as known up front: progress counts uncompressed bytes, so
+    a gzip file counts the size its trailer gives (modulo 4 GiB: trusted when not smaller than the
+    file); bzip2 and xz files, which tell no size, count their own."""
     if source.data is not None:
         return len(source.data)
     try:
-        return os.stat(source.path).st_size
+        size = os.stat(source.path).st_size
+        if source.compression == "gz" and size >= 18:
+            with open(source.path, "rb") as handle:
+                handle.seek(-4, os.SEEK_END)
+                unpacked = int.from_bytes(handle.read(4), "little")
+            return max(size, unpacked)
+        return size
     except OSError:
         return 0
 

@@ -13,7 +13,7 @@ DOMAIN = [
     "mailtui.model", "mailtui.sanitize", "mailtui.sources", "mailtui.envelope", "mailtui.parsers.postfix",
     "mailtui.parsers.sendmail", "mailtui.parsers.amavis", "mailtui.parsers.exchange", "mailtui.correlate",
     "mailtui.link", "mailtui.query", "mailtui.session", "mailtui.export", "mailtui.stats", "mailtui.cli",
-    "mailtui.reasons", "mailtui.pivot",
+    "mailtui.reasons", "mailtui.pivot", "mailtui.index", "mailtui.parallel", "mailtui.timehints",
 ]  # fmt: skip
 
 

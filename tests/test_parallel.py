@@ -193,3 +193,21 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.count("loaded") == 1
+
+
+def test_progress_of_a_gzip_file_counts_its_uncompressed_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress counts uncompressed bytes; a gzip file's total comes from its trailer, so the bar
+    of a rotated `mail.log.2.gz` ends at 100 % instead of far beyond it."""
+    text = (SAMPLES / "postfix" / "mail.log").read_bytes() * 20
+    packed = tmp_path / "mail.log.2.gz"
+    packed.write_bytes(gzip.compress(text))
+    seen: List[Any] = []
+    for processes in ("1", "2"):
+        monkeypatch.setenv("MAILTUI_PROCESSES", processes)
+        seen.clear()
+        Loader([str(packed)]).run(progress=seen.append, interval=0.0)
+        assert seen and all(p.bytes_total == len(text) for p in seen)
+        assert all(p.bytes_done <= p.bytes_total for p in seen)
+        assert seen[-1].bytes_done == len(text)

@@ -327,3 +327,24 @@ def test_trace_at_finds_the_mail_a_raw_line_belongs_to(logdir):
     kernel_offset = len(SEED.lstrip().encode())
     assert session.trace_at(LineRef(0, 8, kernel_offset)) is None
     assert session.trace_at(LineRef(5, 1, 0)) is None
+
+
+def test_trace_at_finds_a_line_by_the_ids_it_names_without_indexing_every_line(logdir):
+    """Enter on a raw line of a 1 GB log must not sort millions of line references first: a line
+    naming a queue id or Message-ID is found through the search index; only a line naming none
+    (an smtpd `connect from`) needs the full line index."""
+    session = load(logdir("mail.log", SEED.lstrip() + AMAVIS.lstrip()))
+    texts = {}
+    for trace in session.traces:
+        for ref, text in zip(trace.lines, session.read_lines(trace.lines)):
+            texts[ref] = (trace.id, text)
+    named = [
+        (ref, owner) for ref, (owner, text) in texts.items() if ": " in text and "connect from" not in text
+    ]
+    assert len(named) > 10
+    for ref, owner in named:
+        assert session.trace_at(ref).id == owner
+    assert session._line_index is None
+    connect = next(ref for ref, (_, text) in texts.items() if "]: connect from" in text)
+    assert session.trace_at(connect).id == texts[connect][0]
+    assert session._line_index is not None
