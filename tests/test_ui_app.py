@@ -8,6 +8,7 @@ from datetime import timezone
 
 import pytest
 from conftest import ROOT, write_log
+from textual import events
 
 from mailtui.session import Loader
 from mailtui.ui.app import MailTuiApp, make_app
@@ -134,6 +135,30 @@ async def test_filter_history_up_down_and_escape_clears():
         await pilot.press("escape")  # in the list: clears the filter
         await settle(pilot)
         assert len(ids(app)) == len(app.session.traces)
+
+
+async def test_editing_keys_in_a_burst_keep_their_order():
+    """Keys that arrive together (a paste, a fast typist over SSH) are applied in order: ctrl+u
+    then `status:bounced` filters by status:bounced (Textual runs bound keys after the typed
+    characters that follow them: textual#6605)."""
+    app = sample_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        box = app.screen.query_one(QueryInput)
+        await pilot.press("slash")
+        box.value = "from:bob@example.com"
+        box.cursor_position = len(box.value)
+        burst = ["ctrl+u", *"to:carol", "left", "left", "backspace", "X", "home", "Y"]
+        for key in burst:  # posted without waiting in between, as a terminal delivers a burst
+            box.post_message(events.Key(key, key if len(key) == 1 else None))
+        await pilot.pause()
+        assert box.value == "Yto:caXol"
+        for key in ["end", "ctrl+u", *"status:bounced", "enter"]:
+            box.post_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(pilot)
+        assert app.screen.filter_input.value == "status:bounced"
+        assert ids(app) == [trace.id for trace in app.session.search("status:bounced")]
+        assert ids(app)
 
 
 async def test_command_line_words_prefilter_the_list():

@@ -25,6 +25,7 @@ from mailtui.ui.messages import RawIndexed, RawSearchProgress, SearchResult
 from mailtui.ui.rawlines import STEP, Block, LineIndex
 from mailtui.ui.rawlog import RawLog
 from mailtui.ui.widgets.line_list import LineList
+from mailtui.ui.widgets.ordered_input import OrderedInput
 
 if TYPE_CHECKING:
     from mailtui.model import Trace
@@ -110,7 +111,7 @@ class RawLogScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(id="raw-title", markup=False)
         yield LineList(id="raw-lines", virtual_width=1200)
-        yield Input(id="raw-search", placeholder="search text (Enter finds, Esc leaves)")
+        yield OrderedInput(id="raw-search", placeholder="search text (Enter finds, Esc leaves)")
         yield Static(id="raw-status", markup=False)
         yield Footer()
 

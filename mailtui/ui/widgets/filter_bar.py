@@ -9,14 +9,15 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from mailtui.sanitize import visible
+from mailtui.ui.widgets.ordered_input import OrderedInput
 
 HISTORY_SIZE = 50
 
 
-class QueryInput(Input):
+class QueryInput(OrderedInput):
     """An Input that recalls earlier queries with up/down and leaves with Esc."""
 
     BINDINGS = [
