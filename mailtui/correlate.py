@@ -86,6 +86,7 @@ class Correlator:
         if not tx.removed or tx.mta == "sendmail":
             if starts and tx.client is not None and env.ts - tx.last_seen > REUSE_GAP_SECONDS:
                 tx.removed = True
+                tx.seal()
                 return self._new(mta, host, instance, qid, env)
             return tx
         if not starts and env.ts - tx.last_seen <= LATE_LINE_SECONDS:
@@ -369,6 +370,7 @@ class Correlator:
         elif data["how"] in ("discarded", "canceled"):
             tx.status = tx.status or ("discarded" if data["how"] == "discarded" else "rejected")
         tx.removed = True
+        tx.seal()  # its queue file is gone: pack it now, so a load's peak stays low
 
     # -- amavis -------------------------------------------------------------------------------
 
@@ -426,6 +428,7 @@ class Correlator:
             self._sm_child(tx, env, ref, data)
         elif kind == "done":
             tx.removed = True
+            tx.seal()
 
     def _sm_from(self, tx: Transaction, data: Dict[str, str]) -> None:
         tx.sender = sendmail.strip_address(data.get("from", ""))
@@ -516,7 +519,7 @@ _SHARED_FIELDS: Dict[str, Tuple[str, ...]] = {
     "header": ("from", "client", "client_ip"),
     "milter": ("from", "to", "client", "client_ip"),
     "smtpd-action": ("from", "to", "client", "client_ip", "helo"),
-    "delivery": ("to", "orig_to", "relay", "delays", "dsn"),
+    "delivery": ("to", "orig_to", "relay", "delays", "dsn", "status"),
 }
 
 _POSTFIX_HANDLERS = {

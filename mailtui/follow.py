@@ -23,8 +23,10 @@ the file is read again from 0 as a new file id. Lines written between the copy a
 are lost by copytruncate itself (no reader can see them); without a copy found, so are the lines
 written between the last poll and the truncation.
 
-Sessions returned share transactions with the follower, which goes on filling them: use the
-latest session, and call :meth:`Follower.poll` from one thread at a time.
+Sessions returned share transactions with the follower, which goes on filling them (and the
+traces that did not change with each other): use the latest session, and call
+:meth:`Follower.poll` from one thread at a time. Linking is incremental (only what the new lines
+change is linked again), so a poll costs little more than the session it returns.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import time
 from typing import Dict, List, Optional, Set, Tuple
 
 from mailtui import sources
+from mailtui.link import Linker
 from mailtui.model import Trace
 from mailtui.session import LoadedFile, Loader, Session
 
@@ -46,7 +49,8 @@ POLL_INTERVAL = 0.5
 ROTATED_GRACE = 30.0
 #: Most bytes read from one file in one poll (the rest comes at the next poll).
 READ_LIMIT = 16 << 20
-#: A new session is built at most every REBUILD_FACTOR x the time the last build took.
+#: A new session is built at most every REBUILD_FACTOR x the time the last build took (linking
+#: is incremental, but a session is still O(traces): its lookups, the UI's filtering).
 REBUILD_FACTOR = 2.0
 #: Builds quicker than this (seconds) are not held back at all.
 REBUILD_FREE = 0.05
@@ -158,8 +162,6 @@ class Follower:
         self.loader = loader
         #: Trace id by the ``seq`` of its first hop: keeps ids stable across rebuilds.
         self._ids: Dict[int, str] = {}
-        #: Trace signatures of the latest session, to tell what changed.
-        self._signatures: Dict[str, tuple] = {}
         #: Ids of traces new or changed in the latest poll that returned a session.
         self.changed: Set[str] = set()
         #: Ids of traces that are gone (merged into another) in that poll.
@@ -181,7 +183,8 @@ class Follower:
             for trace in session.traces:
                 self._ids[trace.hops[0].seq] = trace.id
         self.session = session if session is not None else loader.session(self._ids)
-        self._signatures = {trace.id: signature(trace) for trace in self.session.traces}
+        #: Relinks only what the lines read since the last build changed (mailtui.link.Linker).
+        self._linker = Linker(self._ids, self.session.traces)
         for file_id, loaded in enumerate(list(loader.files)):
             if loaded.source.journal is not None:
                 from mailtui.journal import JournalFollow
@@ -217,15 +220,18 @@ class Follower:
 
     def _build(self) -> Session:
         started = time.monotonic()
-        new = self.loader.session(self._ids)
-        signatures = {trace.id: signature(trace) for trace in new.traces}
-        self.changed = {tid for tid, sig in signatures.items() if self._signatures.get(tid) != sig}
-        self.removed = set(self._signatures) - set(signatures)
-        self._signatures = signatures
+        loader = self.loader
+        linker = self._linker
+        linker.update(loader.correlator.transactions())
+        # A new session even when no trace changed: the lines read count, and show in the raw view.
+        new = Session(list(loader.files), linker.traces, list(loader.errors))
+        self.changed = linker.changed
+        self.removed = linker.removed
         self.session = new
         self._dirty = False
-        # Relinking is O(all transactions): with big logs it is not redone more often than it
-        # costs x REBUILD_FACTOR, so following never takes more than about a third of a CPU.
+        # A session is O(all traces) (and so is the UI's filtering of it): with big logs it is not
+        # made more often than it costs x REBUILD_FACTOR, so following never takes more than
+        # about a third of a CPU.
         now = time.monotonic()
         cost = now - started
         self._next_build = now + cost * REBUILD_FACTOR if cost > REBUILD_FREE else 0.0
