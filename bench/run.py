@@ -611,6 +611,9 @@ def report(
             *targets_table(result),
             "",
         ]
+    limits = BENCH / "LIMITS.md"  # hand-written: what limits the targets not met, and the plan
+    if limits.exists():
+        lines += [limits.read_text(encoding="utf-8").rstrip(), ""]
     lines += ["## Commands", "", "`FILE` is the generated log; commands run in the repository root.", ""]
     scripts: List[Tuple[str, str]] = []
     if results:
