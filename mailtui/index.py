@@ -237,7 +237,36 @@ def _tested(
     return found
 
 
-class _Grouped:
+class _Values:
+    """What both kinds of column share: their values, normalised, found by key through hash
+    chains, by substring (free text) or by a test (wildcards, networks)."""
+
+    __slots__ = ()
+    values: List[str]
+    norm: Callable[[str], str]
+    chains: _Chains
+
+    def cost(self, lookup: Lookup) -> float:
+        if lookup.test is not None:
+            return len(self.values) * _TEST_COST
+        if lookup.needles:
+            return len(self.values) * _NEEDLE_COST
+        return 0.0
+
+    def _matching(self, lookup: Lookup, cancelled: Cancelled) -> List[int]:
+        """Numbers of the values that match `lookup` (maybe twice, in no order)."""
+        values, norm = self.values, self.norm
+        numbers = [
+            number for key in lookup.keys for number in self.chains.get(key) if norm(values[number]) == key
+        ]
+        if lookup.needles:
+            numbers.extend(_contains_any(values, lookup.needles, cancelled))
+        if lookup.test is not None:
+            numbers.extend(_tested(values, norm, lookup.test, cancelled))
+        return numbers
+
+
+class _Grouped(_Values):
     """A column of distinct values, each with the ascending positions of the traces holding it."""
 
     __slots__ = ("chains", "norm", "positions", "starts", "values")
@@ -258,23 +287,9 @@ class _Grouped:
             following.append(head[bucket])
             head[bucket] = number
 
-    def cost(self, lookup: Lookup) -> float:
-        if lookup.test is not None:
-            return len(self.values) * _TEST_COST
-        if lookup.needles:
-            return len(self.values) * _NEEDLE_COST
-        return 0.0
-
     def hits(self, lookup: Lookup, cancelled: Cancelled) -> List[Positions]:
         """The posting lists (ascending positions) of the values that match `lookup`."""
-        values, norm = self.values, self.norm
-        numbers = [
-            number for key in lookup.keys for number in self.chains.get(key) if norm(values[number]) == key
-        ]
-        if lookup.needles:
-            numbers.extend(_contains_any(values, lookup.needles, cancelled))
-        if lookup.test is not None:
-            numbers.extend(_tested(values, norm, lookup.test, cancelled))
+        numbers = self._matching(lookup, cancelled)
         view = memoryview(self.positions)
         starts = self.starts
         return [view[starts[number] : starts[number + 1]] for number in sorted(set(numbers))]
@@ -289,7 +304,7 @@ class _Grouped:
         )
 
 
-class _Direct:
+class _Direct(_Values):
     """A column of (nearly) unique values: every occurrence in order (the traces' own strings) with
     its trace's position, and hash chains from normalised value to occurrences. In the trace id
     column the occurrences are the traces themselves (no positions kept)."""
@@ -302,22 +317,8 @@ class _Direct:
         self.values = values
         self.positions = positions
 
-    def cost(self, lookup: Lookup) -> float:
-        if lookup.test is not None:
-            return len(self.values) * _TEST_COST
-        if lookup.needles:
-            return len(self.values) * _NEEDLE_COST
-        return 0.0
-
     def hits(self, lookup: Lookup, cancelled: Cancelled) -> List[Positions]:
-        values, norm = self.values, self.norm
-        numbers = [
-            number for key in lookup.keys for number in self.chains.get(key) if norm(values[number]) == key
-        ]
-        if lookup.needles:
-            numbers.extend(_contains_any(values, lookup.needles, cancelled))
-        if lookup.test is not None:
-            numbers.extend(_tested(values, norm, lookup.test, cancelled))
+        numbers = self._matching(lookup, cancelled)
         if not numbers:
             return []
         if self.positions is not None:

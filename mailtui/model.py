@@ -166,6 +166,14 @@ def _line_list_from_bytes(data: bytes) -> LineList:
     return lines
 
 
+def _intern_fields(record: object, names: Tuple[str, ...]) -> None:
+    """Replace these string attributes of `record` by their interned copies (None stays None)."""
+    for name in names:
+        value = getattr(record, name)
+        if type(value) is str:
+            setattr(record, name, _intern(value))
+
+
 class Recipient:
     """One envelope recipient of a transaction (or, in a trace, its fate across all hops)."""
 
@@ -229,24 +237,7 @@ class Recipient:
 
     def intern_strings(self) -> None:
         """Share the strings that repeat across recipients (see :meth:`Transaction.seal`)."""
-        value = self.status
-        if type(value) is str:
-            self.status = _intern(value)
-        value = self.dsn
-        if type(value) is str:
-            self.dsn = _intern(value)
-        value = self.relay
-        if type(value) is str:
-            self.relay = _intern(value)
-        value = self.final_server
-        if type(value) is str:
-            self.final_server = _intern(value)
-        value = self.delays
-        if type(value) is str:
-            self.delays = _intern(value)
-        value = self.mailer
-        if type(value) is str:
-            self.mailer = _intern(value)
+        _intern_fields(self, ("status", "dsn", "relay", "final_server", "delays", "mailer"))
 
     def to_json(self) -> Dict[str, object]:
         """The contract's recipient object."""
@@ -589,18 +580,7 @@ class Transaction:
         claims = self._claims
         if claims is not None and claims.__class__ is not tuple:
             self._claims = pack_claims(claims, self.lines) or None  # type: ignore[arg-type]
-        value = self.client
-        if type(value) is str:
-            self.client = _intern(value)
-        value = self.client_ip
-        if type(value) is str:
-            self.client_ip = _intern(value)
-        value = self.sender
-        if type(value) is str:
-            self.sender = _intern(value)
-        value = self.helo
-        if type(value) is str:
-            self.helo = _intern(value)
+        _intern_fields(self, ("client", "client_ip", "sender", "helo"))
         held = self._rcpts
         if held is None:
             return
