@@ -13,13 +13,13 @@ from typing import Callable, List
 import pytest
 from conftest import MTIME
 from test_follow import append, mail
+from test_ui_app import _NoLoadApp
 
 from mailtui.session import Progress
-from mailtui.ui.app import MailTuiApp, make_app
+from mailtui.ui.app import make_app
 from mailtui.ui.messages import LoadProgress
 from mailtui.ui.rawlines import LineIndex
 from mailtui.ui.rawlog import RawLog
-from mailtui.ui.screens.main import MainScreen
 from mailtui.ui.screens.raw import RawLogScreen, RawRows
 from mailtui.ui.screens.trace import TraceScreen
 from mailtui.ui.screenshots import screen_text, settle
@@ -66,16 +66,6 @@ def test_read_rate_waits_for_a_meaningful_estimate_and_smooths_bursts():
     stalled = rate.seconds_left(25_000_000, 100_000_000)
     assert stalled is not None and left < stalled < 1.2 * left
     assert rate.seconds_left(0, 0) is None and rate.seconds_left(200, 100) is None  # sizes unknown
-
-
-class _NoLoadScreen(MainScreen):
-    def load(self) -> None:  # the test posts the progress itself
-        return None
-
-
-class _NoLoadApp(MailTuiApp):
-    def get_default_screen(self):
-        return _NoLoadScreen(self.initial_query)
 
 
 async def test_progress_line_shows_bytes_lines_and_then_the_time_left():
