@@ -211,3 +211,34 @@ def test_progress_of_a_gzip_file_counts_its_uncompressed_bytes(
         assert seen and all(p.bytes_total == len(text) for p in seen)
         assert all(p.bytes_done <= p.bytes_total for p in seen)
         assert seen[-1].bytes_done == len(text)
+
+
+def test_provisional_sessions_and_the_final_one_are_what_a_full_link_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI's provisional sessions relink only what changed since the previous one; each, and
+    the final session made from the last, must be what loading that much of the log at once makes."""
+    out = tmp_path / "big.log"
+    generate = [sys.executable, str(ROOT / "bench" / "generate.py"), "--size", "3M", "--out", str(out)]
+    subprocess.run(
+        [*generate, "--seed", "5"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    os.utime(out, (MTIME, MTIME))
+    lines = out.read_bytes().splitlines(keepends=True)
+    for processes in ("1", "2"):
+        monkeypatch.setenv("MAILTUI_PROCESSES", processes)
+        loader = Loader([str(out)])
+        shown: List[Any] = []  # (lines read, what the provisional session said)
+
+        def snapshot(session: Session, loader: Loader = loader, shown: List[Any] = shown) -> None:
+            shown.append((loader.files[0].lines, _signature(session)[0]))
+
+        final = loader.run(snapshot=snapshot, first_snapshot=0.0)
+        assert len(shown) >= 2
+        for count, seen in shown:
+            head = tmp_path / f"head-{processes}-{count}.log"
+            head.write_bytes(b"".join(lines[:count]))
+            os.utime(head, (MTIME, MTIME))
+            assert seen == _signature(_load([str(head)], "1", monkeypatch).session_result)[0]  # type: ignore[attr-defined]
+        reference = _load([str(out)], "1", monkeypatch).session_result  # type: ignore[attr-defined]
+        assert _signature(final) == _signature(reference)
