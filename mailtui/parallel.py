@@ -28,16 +28,16 @@ import pickle
 import struct
 import subprocess
 import sys
-
-try:
-    import fcntl
-except ImportError:  # not on Windows: a smaller pipe only costs some speed
-    fcntl = None  # type: ignore[assignment]
 from typing import BinaryIO, Iterator, List, Optional, Tuple
 
 from mailtui import sources
 from mailtui.envelope import EnvelopeParser
 from mailtui.parsers import postfix
+
+try:
+    import fcntl
+except ImportError:  # Windows has none: the default pipe size only costs some speed
+    fcntl = None  # type: ignore[assignment]
 
 #: Lines per batch: big enough that pickling and the pipe cost little per line, small enough that
 #: the loading process sees progress (and the first rows) early.
