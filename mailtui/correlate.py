@@ -156,12 +156,6 @@ class Correlator:
         """Take one Postfix line already parsed (by :func:`mailtui.parsers.postfix.parse`, maybe in
         another process: see :mod:`mailtui.parallel`)."""
         kind, qid, data = event
-        shared = _SHARED_FIELDS.get(kind)
-        if shared is not None:
-            for name in shared:
-                value = data.get(name)
-                if value:
-                    data[name] = intern(value)
         session_key = (env.host, env.program, env.pid)
         if not qid:
             self._postfix_session(env, ref, session_key, kind, data)
@@ -340,7 +334,7 @@ class Correlator:
             status = "discarded"
         _set_outcome(rcpt, status, env, reply, data.get("dsn"))
         rcpt.relay = data["relay"]
-        rcpt.mailer = intern(daemon)
+        rcpt.mailer = daemon
         rcpt.delays = data.get("delays")
         if data.get("delay"):
             rcpt.delay = float(data["delay"])
@@ -506,21 +500,8 @@ def _set_outcome(
     rcpt.response = response
     rcpt.dsn = dsn or replies.dsn_in(response or "") or rcpt.dsn
     rcpt.ts = env.ts
-    rcpt.final_server = intern(env.host)
+    rcpt.final_server = env.host
 
-
-#: Fields, per kind of Postfix line, whose values repeat from mail to mail (hosts, addresses, relays,
-#: codes): kept once each (``sys.intern``), not once per line — a 1 GB log has millions of copies.
-_SHARED_FIELDS: Dict[str, Tuple[str, ...]] = {
-    "client": ("client", "client_ip"),
-    "pickup": ("from",),
-    "queued": ("from",),
-    "qmgr-status": ("from",),
-    "header": ("from", "client", "client_ip"),
-    "milter": ("from", "to", "client", "client_ip"),
-    "smtpd-action": ("from", "to", "client", "client_ip", "helo"),
-    "delivery": ("to", "orig_to", "relay", "delays", "dsn", "status"),
-}
 
 _POSTFIX_HANDLERS = {
     "client": Correlator._pf_client,

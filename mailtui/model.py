@@ -196,7 +196,7 @@ class Recipient:
         # Interned: a few hundred addresses get most of the mail (see Transaction.seal).
         self.address = _intern(address) if type(address) is str else address
         #: The address before alias/virtual rewriting (Postfix `orig_to=`), if logged.
-        self.orig_address = orig_address
+        self.orig_address = _intern(orig_address) if type(orig_address) is str else orig_address
         #: One of :data:`STATUSES`.
         self.status = "in-queue"
         #: Enhanced status code, e.g. "2.0.0".
