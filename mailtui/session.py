@@ -299,7 +299,8 @@ class Loader:
         :mod:`mailtui.parallel`; ``MAILTUI_PROCESSES=1`` keeps all the work in this process).
         """
         pacer = _Pacer(self, progress, snapshot, interval, first_snapshot)
-        pacer.bytes_total = sum(_size(source) for source in self.sources)
+        sizes = [_size(source) for source in self.sources]  # once: a gzip size means reading its trailer
+        pacer.bytes_total = sum(sizes)
         worker = parallel.ParseWorker()
         with _collector_paused():
             try:
@@ -309,11 +310,11 @@ class Loader:
                     if opened is None:
                         continue
                     skip: Optional[int] = 0
-                    if opened in self.parsers and worker.usable and parallel.wanted(source, _size(source)):
+                    if opened in self.parsers and worker.usable and parallel.wanted(source, sizes[number]):
                         skip = self._feed_parsed(opened, worker, pacer)
                     if skip is not None:
                         self._read_in_process(opened, pacer, skip)
-                    pacer.end_file(self.files[opened].lines, _size(source))
+                    pacer.end_file(self.files[opened].lines, sizes[number])
                     self.close_file(opened)
             finally:
                 worker.close()

@@ -20,7 +20,7 @@ from mailtui.ui.app import make_app
 from mailtui.ui.messages import LoadProgress
 from mailtui.ui.rawlines import LineIndex
 from mailtui.ui.rawlog import RawLog
-from mailtui.ui.screens.raw import RawLogScreen, RawRows
+from mailtui.ui.screens.raw import RawLogScreen
 from mailtui.ui.screens.trace import TraceScreen
 from mailtui.ui.screenshots import screen_text, settle
 from mailtui.ui.widgets.line_list import LineList
@@ -185,30 +185,6 @@ async def test_raw_view_opens_at_the_line_goes_to_both_ends_and_finds_text_witho
         assert any(row.strip() == f"{FILLER // 4 + 1} {_filler(FILLER // 4)}" for row in rows_text(app))
         assert "indexing" not in rows_text(app)[0]
     assert scans  # the scan was asked for, and held back
-
-
-async def test_raw_view_reads_only_blocks_around_the_screen():
-    from mailtui.ui.screenshots import sample_app
-
-    app = sample_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("l")
-        await settle(pilot)
-        lines = app.screen.query_one("#raw-lines", LineList)
-        rows: RawRows = lines.source  # type: ignore[assignment]
-
-        def blocks_on_screen() -> set:
-            return {
-                (index.file_id, (line - 1) // 64)
-                for index, line in map(rows.raw.locate, lines.visible_rows())
-            }
-
-        first = blocks_on_screen()
-        await pilot.press("end")
-        await pilot.pause()
-        assert lines.cursor == lines.row_count - 1
-        assert set(rows._blocks.keys()) <= first | blocks_on_screen()  # only what was shown was read
 
 
 def test_raw_log_search_both_ways_across_files(tmp_path):
