@@ -263,6 +263,18 @@ class EnvelopeParser:
     def _classic(self, m: re.Match, line: str) -> Optional[Envelope]:  # type: ignore[type-arg]
         """Envelope from a fast-path RFC 3164 match."""
         key, minsec, frac, host, program, pid = m.groups()
+        when = self.classic_time(key, minsec, frac)
+        if when is None:
+            return None
+        body = line[m.end() :]
+        if body[:4] == "[ID ":
+            body = _strip_solaris(body)
+        return _new_envelope(Envelope, (when[0], when[1], host, program, int(pid) if pid else None, body))
+
+    def classic_time(self, key: str, minsec: str, frac: Optional[str] = None) -> Optional[Tuple[float, int]]:
+        """(epoch, zone offset) of an RFC 3164 stamp split as "Mon dd hh", "MM:SS" and a fraction;
+        None when the date is impossible. Counts the year on and remembers the time for the lines
+        after, exactly as parsing the whole line does (:mod:`mailtui.fastpath` calls it directly)."""
         if self._year is not None and key[:3] != self._last_mon and not self._roll_year(key[:3]):
             return None
         entry = self._hours.get(key)
@@ -280,12 +292,9 @@ class EnvelopeParser:
             ts, tz = self._resolve(key, entry, sec)
         if frac:
             ts += float("0." + frac)
-        body = line[m.end() :]
-        if body[:4] == "[ID ":
-            body = _strip_solaris(body)
         self._last_ts = ts
         self._last_tz = tz
-        return _new_envelope(Envelope, (ts, tz, host, program, int(pid) if pid else None, body))
+        return ts, tz
 
     def _classic_hour(self, key: str) -> Optional[_HourEntry]:
         """Hour cache entry for "Mon dd hh", or None when the date is impossible."""

@@ -14,7 +14,8 @@ Each record of a batch is a plain tuple, cheap to pickle:
 * ``(line_no, offset, envelope fields, text)``: not Postfix: the correlator parses the body
   (amavis, Sendmail, Dovecot... these may depend on what it has seen), ``text`` in case it cannot;
 * ``(line_no, offset, ts, tz, host, program, pid, instance, daemon, kind, qid, data)``: a Postfix
-  line, parsed (the envelope without its body, then the :class:`~mailtui.parsers.postfix.PostfixEvent`).
+  line, parsed (the envelope without its body, then the :class:`~mailtui.parsers.postfix.PostfixEvent`;
+  see :class:`mailtui.fastpath.LineParser`).
 
 Anything that goes wrong on the worker's side (it cannot start, it dies) makes
 :class:`ParseWorker` raise :class:`WorkerFailed`; the loader then parses the rest in-process.
@@ -32,7 +33,7 @@ from typing import BinaryIO, Iterator, List, Optional, Tuple
 
 from mailtui import sources
 from mailtui.envelope import EnvelopeParser
-from mailtui.parsers import postfix
+from mailtui.fastpath import LineParser
 
 try:
     import fcntl
@@ -83,29 +84,18 @@ def wanted(source: sources.LogSource, size: int) -> bool:
 def parse_lines(source: sources.LogSource, parser: EnvelopeParser) -> Iterator[Batch]:
     """Batches of parsed-line records for a whole file (the worker's loop; see the module doc)."""
     decode = sources.decode
-    parse = parser.parse
-    daemon_of = postfix.postfix_daemon
-    parse_body = postfix.parse
+    parse = LineParser(parser).parse
     batch: Batch = []
     append = batch.append
     for line_no, offset, raw in sources.iter_lines(source):
         text = decode(raw)
-        env = parse(text)
-        if env is None:
+        parsed = parse(text)
+        if parsed is None:
             append((line_no, offset, text))
-            continue
-        daemon = daemon_of(env.program)
-        if daemon is None:
-            append((line_no, offset, tuple(env), text))
+        elif len(parsed) == 6:
+            append((line_no, offset, parsed, text))
         else:
-            event = parse_body(daemon[1], env.body)
-            if event is None:
-                append((line_no, offset, text))
-            else:
-                # Flat plain tuples: pickling named tuples costs three times as much.
-                ts, tz, host, program, pid, _body = env
-                kind, qid, data = event
-                append((line_no, offset, ts, tz, host, program, pid, daemon[0], daemon[1], kind, qid, data))
+            append((line_no, offset, *parsed))  # flat: pickling named tuples costs three times as much
         if len(batch) >= BATCH_LINES:
             yield batch
             batch = []

@@ -24,6 +24,7 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 from mailtui import parallel, sources, timehints
 from mailtui.correlate import Correlator
 from mailtui.envelope import EnvelopeParser, detect_syslog
+from mailtui.fastpath import LineParser, Parsed
 from mailtui.index import SearchCancelled as SearchCancelled  # raised by Session.search
 from mailtui.index import TraceIndex
 from mailtui.link import build_traces
@@ -238,6 +239,8 @@ class LoadCancelled(Exception):
     """Raised inside :meth:`Loader.run` when :meth:`Loader.cancel` was called."""
 
 
+_new_tuple = tuple.__new__
+
 #: Lines between two looks at the clock (progress, snapshots, cancellation).
 _CHECK_EVERY = 8192
 
@@ -328,54 +331,66 @@ class Loader:
         """Read, parse and correlate one file here. Lines up to number `skip` were fed already (by a
         worker that failed): they are parsed again only for the envelope parser's state."""
         loaded = self.files[file_id]
-        parser = self.parsers.get(file_id)
-        decode = sources.decode
-        feed = self.correlator.feed
-        for line_no, offset, raw in sources.iter_lines(loaded.source):
-            if parser is not None:
-                # The hot loop (millions of lines): feed_line's work, inlined for syslog files.
-                text = decode(raw)
-                envelope = parser.parse(text)
-                if line_no <= skip:
-                    continue
-                if envelope is not None and feed(envelope, LineRef(file_id, line_no, offset)):
-                    loaded.lines += 1
-                else:
-                    self._unrecognised(loaded, line_no, text)
-            else:
+        if file_id not in self.parsers:
+            for line_no, offset, raw in sources.iter_lines(loaded.source):
                 self.feed_line(file_id, line_no, offset, raw)
+                if not line_no % _CHECK_EVERY:
+                    pacer.check(line_no, offset)
+            return
+        # The hot loop (millions of lines): parsing as in the worker, feeding as from it.
+        decode = sources.decode
+        parse = LineParser(self.parsers[file_id]).parse
+        feed = self._feed_record
+        for line_no, offset, raw in sources.iter_lines(loaded.source):
+            text = decode(raw)
+            parsed = parse(text)
+            if line_no > skip:
+                feed(loaded, file_id, line_no, offset, parsed, text)
             if not line_no % _CHECK_EVERY:
                 pacer.check(line_no, offset)
+
+    def _feed_record(
+        self,
+        loaded: LoadedFile,
+        file_id: int,
+        line_no: int,
+        offset: int,
+        parsed: Optional[Parsed],
+        text: Optional[str],
+    ) -> None:
+        """Correlate one line parsed by :class:`~mailtui.fastpath.LineParser` (here or in the worker;
+        `text` may be None for a Postfix line, which never needs it)."""
+        if parsed is not None:
+            ref = _new_tuple(LineRef, (file_id, line_no, offset))
+            if len(parsed) == 10:
+                ts, tz, host, program, pid, instance, daemon, kind, qid, data = parsed
+                # Named tuples made from plain ones without their Python-level __new__.
+                envelope = _new_tuple(Envelope, (ts, tz, host, program, pid, ""))
+                self.correlator.feed_postfix(
+                    envelope, ref, instance, daemon, _new_tuple(PostfixEvent, (kind, qid, data))
+                )
+                loaded.lines += 1
+                return
+            if self.correlator.feed(_new_tuple(Envelope, parsed), ref):
+                loaded.lines += 1
+                return
+        self._unrecognised(loaded, line_no, text or "")
 
     def _feed_parsed(self, file_id: int, worker: parallel.ParseWorker, pacer: _Pacer) -> Optional[int]:
         """Correlate a file the worker parses. None when it is done; otherwise the worker failed and
         this is the number of the last line fed (the caller reads the rest in-process)."""
         loaded = self.files[file_id]
-        feed = self.correlator.feed
-        feed_postfix = self.correlator.feed_postfix
-        # Named tuples made from plain ones without their Python-level __new__ (millions of lines).
-        new_tuple = tuple.__new__
+        feed = self._feed_record
         fed = 0
         try:
             for batch in worker.parse(loaded.source, self.parsers[file_id]):
-                understood = len(batch)
                 for record in batch:
                     size = len(record)
                     if size == 12:
-                        line_no, offset, ts, tz, host, program, pid, instance, daemon, kind, qid, data = (
-                            record
-                        )
-                        envelope = new_tuple(Envelope, (ts, tz, host, program, pid, ""))
-                        ref = new_tuple(LineRef, (file_id, line_no, offset))
-                        feed_postfix(
-                            envelope, ref, instance, daemon, new_tuple(PostfixEvent, (kind, qid, data))
-                        )
-                    elif size != 4 or not feed(
-                        new_tuple(Envelope, record[2]), new_tuple(LineRef, (file_id, record[0], record[1]))
-                    ):
-                        understood -= 1
-                        self._unrecognised(loaded, record[0], record[-1])
-                loaded.lines += understood
+                        feed(loaded, file_id, record[0], record[1], record[2:], None)
+                    else:  # not Postfix (the envelope, then the text), or not understood (the text)
+                        envelope = record[2] if size == 4 else None
+                        feed(loaded, file_id, record[0], record[1], envelope, record[-1])
                 fed, offset = batch[-1][0], batch[-1][1]
                 pacer.check(fed, offset)
         except parallel.WorkerFailed:

@@ -14,6 +14,7 @@ DOMAIN = [
     "mailtui.parsers.sendmail", "mailtui.parsers.amavis", "mailtui.parsers.exchange", "mailtui.correlate",
     "mailtui.link", "mailtui.query", "mailtui.session", "mailtui.export", "mailtui.stats", "mailtui.cli",
     "mailtui.reasons", "mailtui.pivot", "mailtui.index", "mailtui.parallel", "mailtui.timehints",
+    "mailtui.fastpath",
 ]  # fmt: skip
 
 

@@ -34,19 +34,22 @@ _QID = (
 QID_RE = re.compile(_QID + r"\Z")
 _QID_PREFIX = re.compile(r"(" + _QID + r"|NOQUEUE): ")
 _WARN_QID = re.compile(r"(warning|error|fatal|panic): (" + _QID + r"): ")
-_HOST_IP = re.compile(r"([^\s\[\]]*)\[([^\]]*)\](?::(\d+))?")
+# The patterns the fast path (mailtui.fastpath) also builds its one-match-a-line pattern from.
+HOST_IP = r"([^\s\[\]]*)\[([^\]]*)\](?::(\d+))?"
+CLIENT = r"client=([^\s\[,]*)\[([^\]]*)\]"
+QMGR_FROM = r"from=<([^>]*)>, (?:size=(\d+), nrcpt=(\d+)|status=([\w-]+))"
+MESSAGE_ID = r"(?:resent-)?message-id=<?([^>]*)>?\s*\Z"
+HEADER = r"(info|warning|reject|discard|hold|redirect|filter|replace|prepend|dunno): (header|body) "
+DELIVERY = r"to=<([^>]*)>, (?:orig_to=<([^>]*)>, )?relay=([^,]*), (.*?)status=([\w-]+)(?: \((.*)\))?\Z"
 
-_CLIENT = re.compile(r"client=([^\s\[,]*)\[([^\]]*)\]")
+_HOST_IP = re.compile(HOST_IP)
+_CLIENT = re.compile(CLIENT)
 _KV_COMMA = re.compile(r"(\w+)=([^,]*)")
-_MESSAGE_ID = re.compile(r"(?:resent-)?message-id=<?([^>]*)>?\s*\Z")
-_HEADER = re.compile(
-    r"(info|warning|reject|discard|hold|redirect|filter|replace|prepend|dunno): (header|body) "
-)
+_MESSAGE_ID = re.compile(MESSAGE_ID)
+_HEADER = re.compile(HEADER)
 _MILTER = re.compile(r"milter-(reject|discard|hold): (\S+) from ([^\[]*)\[([^\]]*)\]: (.*)")
-_QMGR_FROM = re.compile(r"from=<([^>]*)>, (?:size=(\d+), nrcpt=(\d+)|status=([\w-]+))")
-_DELIVERY = re.compile(
-    r"to=<([^>]*)>, (?:orig_to=<([^>]*)>, )?relay=([^,]*), (.*?)status=([\w-]+)(?: \((.*)\))?\Z"
-)
+_QMGR_FROM = re.compile(QMGR_FROM)
+_DELIVERY = re.compile(DELIVERY)
 _DELAY = re.compile(r"(?:^|, )delay=([\d.]+)")
 _DELAYS = re.compile(r"delays=([\d./]+)")
 _DSN = re.compile(r"dsn=(\d\.\d{1,3}\.\d{1,3})")
@@ -117,7 +120,13 @@ def _delivery(qid: str, rest: str) -> Optional[PostfixEvent]:
     match = _DELIVERY.match(rest)
     if match is None:
         return None
-    to, orig_to, relay, middle, status, reply = match.groups()
+    return delivery_event(qid, *match.groups())
+
+
+def delivery_event(
+    qid: str, to: str, orig_to: Optional[str], relay: str, middle: str, status: str, reply: Optional[str]
+) -> PostfixEvent:
+    """A delivery agent's `to=<a>, relay=..., delay=..., status=... (reply)` (:data:`DELIVERY`'s groups)."""
     data = {"to": to, "relay": relay, "status": status, "reply": reply or ""}
     if orig_to:
         data["orig_to"] = orig_to
@@ -135,32 +144,26 @@ def _with_qid(daemon: str, qid: str, rest: str) -> PostfixEvent:
         if event is not None:
             return event
     if rest == "removed" or rest.startswith("removed "):
-        return PostfixEvent("removed", qid, {"by": daemon, "how": rest[8:].strip("() ")})
+        return removed_event(daemon, qid, rest)
     if daemon == "smtpd" or rest.startswith("client="):
         match = _CLIENT.match(rest)
         if match:
-            data = {"client": match.group(1), "client_ip": match.group(2)}
-            for name, value in _KV_COMMA.findall(rest[match.end() :]):
-                data[name] = value.strip()
-            return PostfixEvent("client", qid, data)
+            return client_event(qid, match.group(1), match.group(2), rest[match.end() :])
     if rest.startswith("from=<"):
         match = _QMGR_FROM.match(rest)
         if match:
-            sender, size, nrcpt, status = match.groups()
-            if status:
-                return PostfixEvent("qmgr-status", qid, {"from": sender, "status": status})
-            return PostfixEvent("queued", qid, {"from": sender, "size": size, "nrcpt": nrcpt})
+            return qmgr_from_event(qid, *match.groups())
     if rest.startswith(("message-id=", "resent-message-id=")):
         match = _MESSAGE_ID.match(rest)
         if match:
-            return PostfixEvent("message-id", qid, {"message_id": match.group(1).strip()})
+            return message_id_event(qid, match.group(1))
     if rest.startswith("uid="):
         match = _PICKUP.match(rest)
         if match:
             return PostfixEvent("pickup", qid, {"uid": match.group(1), "from": match.group(2)})
     header = _HEADER.match(rest)
     if header:
-        return _header(qid, header.group(1), header.group(2), rest[header.end() :])
+        return header_event(qid, header.group(1), header.group(2), rest[header.end() :])
     milter = _MILTER.match(rest)
     if milter:
         action, stage, host, ip, text = milter.groups()
@@ -180,7 +183,39 @@ def _with_qid(daemon: str, qid: str, rest: str) -> PostfixEvent:
     return PostfixEvent("info", qid, {"text": rest})
 
 
-def _header(qid: str, action: str, part: str, text: str) -> PostfixEvent:
+def removed_event(daemon: str, qid: str, rest: str) -> PostfixEvent:
+    """`QID: removed` (or `removed (reason)`, postsuper's deletions included)."""
+    return PostfixEvent("removed", qid, {"by": daemon, "how": rest[8:].strip("() ")})
+
+
+def client_event(qid: str, client: str, client_ip: str, tail: str) -> PostfixEvent:
+    """smtpd's `QID: client=host[ip]` and the `, name=value` fields after it (:data:`CLIENT`)."""
+    data = {"client": client, "client_ip": client_ip}
+    for name, value in _KV_COMMA.findall(tail):
+        data[name] = value.strip()
+    return PostfixEvent("client", qid, data)
+
+
+def qmgr_from_event(
+    qid: str, sender: str, size: Optional[str], nrcpt: Optional[str], status: Optional[str]
+) -> PostfixEvent:
+    """qmgr's `QID: from=<a>, size=N, nrcpt=N` or `from=<a>, status=expired` (:data:`QMGR_FROM`)."""
+    if status:
+        return PostfixEvent("qmgr-status", qid, {"from": sender, "status": status})
+    return PostfixEvent("queued", qid, {"from": sender, "size": size, "nrcpt": nrcpt})  # type: ignore[dict-item]
+
+
+def message_id_event(qid: str, message_id: str) -> PostfixEvent:
+    """cleanup's `QID: message-id=<id>` (:data:`MESSAGE_ID`)."""
+    return PostfixEvent("message-id", qid, {"message_id": message_id.strip()})
+
+
+def connect_event(host: Optional[str], ip: Optional[str]) -> PostfixEvent:
+    """smtpd's `connect from host[ip]`."""
+    return PostfixEvent("connect", "", {"client": host or "", "client_ip": ip or ""})
+
+
+def header_event(qid: str, action: str, part: str, text: str) -> PostfixEvent:
     """cleanup header/body checks: `info: header Subject: Hi from host[ip]; from=<a> to=<b> ...`."""
     data = _trailer(text)
     head = _reply_text(text)
@@ -233,8 +268,7 @@ def parse(daemon: str, body: str) -> Optional[PostfixEvent]:
     if warned is not None:
         return PostfixEvent("info", warned.group(2), {"text": body})
     if body.startswith("connect from "):
-        host, ip = split_host_ip(body[13:])
-        return PostfixEvent("connect", "", {"client": host or "", "client_ip": ip or ""})
+        return connect_event(*split_host_ip(body[13:]))
     if body.startswith("disconnect from "):
         return PostfixEvent("disconnect", "", {"text": body})
     whatsup = _WHATSUP.match(body)
