@@ -156,9 +156,8 @@ class Correlator:
         """Take one Postfix line already parsed (by :func:`mailtui.parsers.postfix.parse`, maybe in
         another process: see :mod:`mailtui.parallel`)."""
         kind, qid, data = event
-        session_key = (env.host, env.program, env.pid)
         if not qid:
-            self._postfix_session(env, ref, session_key, kind, data)
+            self._postfix_session(env, ref, (env.host, env.program, env.pid), kind, data)
             return
         starts = kind in ("client", "pickup")
         tx = self._get("postfix", env.host, instance, qid, env, starts)
@@ -167,7 +166,7 @@ class Correlator:
         if handler is not None:
             handler(self, tx, env, ref, daemon, data)
         if kind == "client":
-            session = self._sessions.get(session_key)
+            session = self._sessions.get((env.host, env.program, env.pid))
             if session is not None:
                 tx.lines.extend(session.lines)
                 session.transactions.append(tx)
@@ -342,7 +341,9 @@ class Correlator:
         target = relay_ip or relay_host or ""
         if daemon in ("local", "virtual", "pipe"):
             target = ""
-        tx.claims.extend(replies.next_hop_claims(reply, target, env.ts, ref))
+        claims = replies.next_hop_claims(reply, target, env.ts, ref)
+        if claims:  # most name no next hop: no empty list kept for them
+            tx.claims.extend(claims)
 
     def _pf_notification(
         self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]

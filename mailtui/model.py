@@ -166,14 +166,6 @@ def _line_list_from_bytes(data: bytes) -> LineList:
     return lines
 
 
-def _intern_fields(record: object, names: Tuple[str, ...]) -> None:
-    """Replace these string attributes of `record` by their interned copies (None stays None)."""
-    for name in names:
-        value = getattr(record, name)
-        if type(value) is str:
-            setattr(record, name, _intern(value))
-
-
 class Recipient:
     """One envelope recipient of a transaction (or, in a trace, its fate across all hops)."""
 
@@ -237,7 +229,25 @@ class Recipient:
 
     def intern_strings(self) -> None:
         """Share the strings that repeat across recipients (see :meth:`Transaction.seal`)."""
-        _intern_fields(self, ("status", "dsn", "relay", "final_server", "delays", "mailer"))
+        # Spelled out, not a loop over names: a million calls per GB of log, 4x cheaper so.
+        value = self.status
+        if value.__class__ is str:
+            self.status = _intern(value)
+        value = self.dsn
+        if value.__class__ is str:
+            self.dsn = _intern(value)
+        value = self.relay
+        if value.__class__ is str:
+            self.relay = _intern(value)
+        value = self.final_server
+        if value.__class__ is str:
+            self.final_server = _intern(value)
+        value = self.delays
+        if value.__class__ is str:
+            self.delays = _intern(value)
+        value = self.mailer
+        if value.__class__ is str:
+            self.mailer = _intern(value)
 
     def to_json(self) -> Dict[str, object]:
         """The contract's recipient object."""
@@ -580,7 +590,18 @@ class Transaction:
         claims = self._claims
         if claims is not None and claims.__class__ is not tuple:
             self._claims = pack_claims(claims, self.lines) or None  # type: ignore[arg-type]
-        _intern_fields(self, ("client", "client_ip", "sender", "helo"))
+        value = self.client  # spelled out, as in Recipient.intern_strings
+        if value.__class__ is str:
+            self.client = _intern(value)
+        value = self.client_ip
+        if value.__class__ is str:
+            self.client_ip = _intern(value)
+        value = self.sender
+        if value.__class__ is str:
+            self.sender = _intern(value)
+        value = self.helo
+        if value.__class__ is str:
+            self.helo = _intern(value)
         held = self._rcpts
         if held is None:
             return

@@ -8,7 +8,8 @@ parsed lines, in file order; the loading process correlates them exactly as if i
 itself. The worker also sends its parser at the end of the file, so that lines appended later
 (follow mode) are read with the same year and zone state.
 
-Each record of a batch is a plain tuple, cheap to pickle:
+Each record of a batch is a plain tuple of plain values; batches cross the pipe as :mod:`marshal`
+data (both ends are the same interpreter: it writes and reads them 3-4x faster than pickle):
 
 * ``(line_no, offset, text)``: a line nobody understood (``text`` for the examples);
 * ``(line_no, offset, envelope fields, text)``: not Postfix: the correlator parses the body
@@ -24,6 +25,7 @@ Anything that goes wrong on the worker's side (it cannot start, it dies) makes
 from __future__ import annotations
 
 import contextlib
+import marshal
 import os
 import pickle
 import struct
@@ -124,15 +126,14 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
 
 def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     """The worker process: one job (source, parser) at a time until its input ends."""
-    dumps, protocol = pickle.dumps, pickle.HIGHEST_PROTOCOL
     while True:
         header = requests.read(_HEADER.size)
         if len(header) != _HEADER.size:
             return
         source, parser = pickle.loads(_read_exactly(requests, _HEADER.unpack(header)[1]))
         for batch in parse_lines(source, parser):
-            _write(replies, _BATCH, dumps(batch, protocol))
-        _write(replies, _END, dumps((parser, source.errors, source.read_to), protocol))
+            _write(replies, _BATCH, marshal.dumps(batch))
+        _write(replies, _END, pickle.dumps((parser, source.errors, source.read_to), pickle.HIGHEST_PROTOCOL))
 
 
 class ParseWorker:
@@ -194,8 +195,8 @@ class ParseWorker:
                     self.result = pickle.loads(data)
                     finished = True
                     return
-                yield pickle.loads(data)
-        except (EOFError, OSError, ValueError, struct.error, pickle.PickleError) as exc:
+                yield marshal.loads(data)
+        except (EOFError, OSError, ValueError, TypeError, struct.error, pickle.PickleError) as exc:
             self.usable = False
             raise WorkerFailed(f"the parsing process stopped ({exc})") from exc
         finally:
