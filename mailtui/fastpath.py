@@ -17,7 +17,7 @@ the tests have.
 from __future__ import annotations
 
 import re
-from typing import Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from mailtui.envelope import EnvelopeParser
 from mailtui.parsers import postfix
@@ -117,7 +117,7 @@ class LineParser:
                 return ts, tz, host, program, int(pid), body
             event = postfix.parse(daemon[1], body)
         else:
-            event = _event(m, daemon[1], text, body_at)
+            event = _BUILDER[m.lastindex](m, daemon[1], text, body_at)  # type: ignore[index,misc]
         if event is None:
             return None
         return ts, tz, host, program, int(pid), daemon[0], daemon[1], event[0], event[1], event[2]
@@ -136,24 +136,51 @@ class LineParser:
         return ts, tz, host, program, pid, daemon[0], daemon[1], event[0], event[1], event[2]
 
 
-def _event(m: re.Match[str], daemon: str, text: str, body_at: int) -> postfix.PostfixEvent:
-    """The event of a body the one pattern matched (its groups, the general path's builders)."""
-    at = m.lastindex or 0
-    qid = m.group(_QID_GROUP) or ""
-    if at >= _AT_PLAIN:
-        kind = "disconnect" if text.startswith("d", body_at) else "info"
-        return postfix.PostfixEvent(kind, "", {"text": text[body_at:]})
-    if at >= _AT_CONNECT:
-        host, ip = m.group(_AT_CONNECT, _AT_CONNECT + 1)
-        return postfix.connect_event(host or None, ip or None)
-    if at >= _AT_HEADER:
-        return postfix.header_event(qid, *m.group(_AT_HEADER, _AT_HEADER + 1, _AT_HEADER + 2))
-    if at >= _AT_MSGID:
-        return postfix.message_id_event(qid, m.group(_AT_MSGID))
-    if at >= _AT_QMGR:
-        return postfix.qmgr_from_event(qid, *m.group(_AT_QMGR, _AT_QMGR + 1, _AT_QMGR + 2, _AT_QMGR + 3))
-    if at >= _AT_CLIENT:
-        return postfix.client_event(qid, *m.group(_AT_CLIENT, _AT_CLIENT + 1, _AT_CLIENT + 2))
-    if at >= _AT_REMOVED:
-        return postfix.removed_event(daemon, qid, m.group(_AT_REMOVED))
-    return postfix.delivery_event(qid, *m.group(*range(_AT_DELIVERY, _AT_DELIVERY + 6)))
+Builder = Callable[["re.Match[str]", str, str, int], postfix.PostfixEvent]
+
+
+def _delivery(m: re.Match[str], daemon: str, text: str, body_at: int) -> postfix.PostfixEvent:
+    return postfix.delivery_event(m.group(_QID_GROUP), *m.group(*range(_AT_DELIVERY, _AT_DELIVERY + 6)))
+
+
+def _removed(m: re.Match[str], daemon: str, text: str, body_at: int) -> postfix.PostfixEvent:
+    return postfix.removed_event(daemon, m.group(_QID_GROUP), m.group(_AT_REMOVED))
+
+
+def _client(m: re.Match[str], daemon: str, text: str, body_at: int) -> postfix.PostfixEvent:
+    return postfix.client_event(m.group(_QID_GROUP), *m.group(_AT_CLIENT, _AT_CLIENT + 1, _AT_CLIENT + 2))
+
+
+def _qmgr(m: re.Match[str], daemon: str, text: str, body_at: int) -> postfix.PostfixEvent:
+    found = m.group(_AT_QMGR, _AT_QMGR + 1, _AT_QMGR + 2, _AT_QMGR + 3)
+    return postfix.qmgr_from_event(m.group(_QID_GROUP), *found)
+
+
+def _message_id(m: re.Match[str], daemon: str, text: str, body_at: int) -> postfix.PostfixEvent:
+    return postfix.message_id_event(m.group(_QID_GROUP), m.group(_AT_MSGID))
+
+
+def _header(m: re.Match[str], daemon: str, text: str, body_at: int) -> postfix.PostfixEvent:
+    return postfix.header_event(m.group(_QID_GROUP), *m.group(_AT_HEADER, _AT_HEADER + 1, _AT_HEADER + 2))
+
+
+def _connect(m: re.Match[str], daemon: str, text: str, body_at: int) -> postfix.PostfixEvent:
+    host, ip = m.group(_AT_CONNECT, _AT_CONNECT + 1)
+    return postfix.connect_event(host or None, ip or None)
+
+
+def _plain(m: re.Match[str], daemon: str, text: str, body_at: int) -> postfix.PostfixEvent:
+    kind = "disconnect" if text.startswith("d", body_at) else "info"
+    return postfix.PostfixEvent(kind, "", {"text": text[body_at:]})
+
+
+def _builders() -> List[Optional[Builder]]:
+    """The builder for each group number a match can end on (``Match.lastindex``)."""
+    order = [_delivery, _removed, _client, _qmgr, _message_id, _header, _connect, _plain]
+    table: List[Optional[Builder]] = [None] * (_LINE.groups + 1)
+    for builder, first, end in zip(order, _FIRST, [*_FIRST[1:], _LINE.groups + 1]):
+        table[first:end] = [builder] * (end - first)
+    return table
+
+
+_BUILDER = _builders()

@@ -381,16 +381,29 @@ class Loader:
         this is the number of the last line fed (the caller reads the rest in-process)."""
         loaded = self.files[file_id]
         feed = self._feed_record
+        feed_postfix = self.correlator.feed_postfix
         fed = 0
         try:
             for batch in worker.parse(loaded.source, self.parsers[file_id]):
+                postfix_lines = 0
                 for record in batch:
                     size = len(record)
-                    if size == 12:
-                        feed(loaded, file_id, record[0], record[1], record[2:], None)
+                    if size == 12:  # _feed_record's first case, inlined: nine lines in ten
+                        line_no, offset, ts, tz, host, program, pid, instance, daemon, kind, qid, data = (
+                            record
+                        )
+                        feed_postfix(
+                            _new_tuple(Envelope, (ts, tz, host, program, pid, "")),
+                            _new_tuple(LineRef, (file_id, line_no, offset)),
+                            instance,
+                            daemon,
+                            _new_tuple(PostfixEvent, (kind, qid, data)),
+                        )
+                        postfix_lines += 1
                     else:  # not Postfix (the envelope, then the text), or not understood (the text)
                         envelope = record[2] if size == 4 else None
                         feed(loaded, file_id, record[0], record[1], envelope, record[-1])
+                loaded.lines += postfix_lines
                 fed, offset = batch[-1][0], batch[-1][1]
                 pacer.check(fed, offset)
         except parallel.WorkerFailed:

@@ -9,6 +9,7 @@ sit just beside the fast path's shapes.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import timezone
@@ -22,6 +23,7 @@ from conftest import CORPUS, MTIME, ROOT, SAMPLES
 from mailtui import sources
 from mailtui.envelope import EnvelopeParser
 from mailtui.fastpath import LineParser
+from mailtui.parsers import postfix
 
 
 def _state(parser: EnvelopeParser) -> tuple:
@@ -194,3 +196,35 @@ def test_corpus_reads_the_same_both_ways() -> None:
     logs = [path for path in CORPUS.rglob("*") if path.is_file() and path.suffix not in (".md", ".json")]
     for path in logs:
         assert _mismatches(_file_lines(path)) == [], path
+
+
+def test_the_usual_delivery_timings_match_gives_what_the_searches_give(tmp_path: Path) -> None:
+    """delivery_event reads `delay=, delays=, dsn=, ` in one match when the middle has that shape."""
+    middles = [
+        "delay=1.3, delays=0.05/0/0.01/1.2, dsn=2.0.0, ",
+        "delay=0, delays=0/0/0/0, dsn=5.1.10, ",
+        "delay=12345.67, delays=1/2/3/4, dsn=4.4.1, ",
+        "conn_use=2, delay=0.1, delays=0/0/0/0, dsn=2.0.0, ",  # the searches' way
+        "delays=0/0/0/0, delay=1, dsn=2.0.0, ",
+        "delay=1, delays=0/0/0/0, dsn=2.0.0000, ",
+        "delay=1, dsn=2.0.0, ",
+        "",
+    ]
+    out = tmp_path / "generated.log"
+    generate = [sys.executable, str(ROOT / "bench" / "generate.py"), "--size", "300K", "--out", str(out)]
+    subprocess.run([*generate, "--seed", "21"], check=True, stdout=subprocess.DEVNULL)
+    pattern = re.compile(postfix.DELIVERY)
+    middles += [m.group(4) for line in _file_lines(out) for m in [pattern.search(line)] if m is not None]
+    usual = 0
+    for middle in middles:
+        event = postfix.delivery_event("4A1B2C3D4E", "a@b", None, "x", middle, "sent", "ok")
+        expected = {
+            "to": "a@b",
+            "relay": "x",
+            "status": "sent",
+            "reply": "ok",
+            **postfix.delivery_timings(middle),
+        }
+        assert event.data == expected, middle
+        usual += postfix._USUAL_TIMINGS.match(middle) is not None
+    assert 100 < usual < len(middles)  # both ways were taken

@@ -53,6 +53,8 @@ _DELIVERY = re.compile(DELIVERY)
 _DELAY = re.compile(r"(?:^|, )delay=([\d.]+)")
 _DELAYS = re.compile(r"delays=([\d./]+)")
 _DSN = re.compile(r"dsn=(\d\.\d{1,3}\.\d{1,3})")
+#: The middle of nearly every delivery line: `delay=1.3, delays=0.05/0/0.01/1.2, dsn=2.0.0, `.
+_USUAL_TIMINGS = re.compile(r"delay=([\d.]+), delays=([\d./]+), dsn=(\d\.\d{1,3}\.\d{1,3}), \Z")
 _PICKUP = re.compile(r"uid=(\d+) from=<([^>]*)>")
 _BOUNCE = re.compile(
     r"(sender|postmaster) (non-delivery|delay|delivery status|success) notification: (" + _QID + ")"
@@ -130,11 +132,22 @@ def delivery_event(
     data = {"to": to, "relay": relay, "status": status, "reply": reply or ""}
     if orig_to:
         data["orig_to"] = orig_to
-    for name, pattern in (("delay", _DELAY), ("delays", _DELAYS), ("dsn", _DSN)):
-        found = pattern.search(middle)
-        if found:
-            data[name] = found.group(1)
+    usual = _USUAL_TIMINGS.match(middle)
+    if usual is not None:  # what the searches of delivery_timings find, in one match
+        data["delay"], data["delays"], data["dsn"] = usual.groups()
+    else:
+        data.update(delivery_timings(middle))
     return PostfixEvent("delivery", qid, data)
+
+
+def delivery_timings(middle: str) -> Dict[str, str]:
+    """`delay`, `delays` and `dsn` from what a delivery line has between `relay=` and `status=`."""
+    found = {}
+    for name, pattern in (("delay", _DELAY), ("delays", _DELAYS), ("dsn", _DSN)):
+        match = pattern.search(middle)
+        if match:
+            found[name] = match.group(1)
+    return found
 
 
 def _with_qid(daemon: str, qid: str, rest: str) -> PostfixEvent:
