@@ -187,13 +187,28 @@ async def test_s_cycles_the_sort_column():
         assert screen.sort == "time"
 
 
-async def test_e_jumps_to_problems():
+async def test_e_and_shift_e_move_between_problems():
     app = sample_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        messages = app.screen.query_one(MessageList)
+        problems = [
+            row for row, trace in enumerate(messages.traces) if trace.status not in ("sent", "in-queue")
+        ]
+        assert 0 not in problems and len(problems) > 2  # (the samples, in time order)
         await pilot.press("home", "e")
-        current = app.screen.query_one(MessageList).current
-        assert current.status not in ("sent", "in-queue")
+        await settle(pilot)  # found by a worker: the UI goes on meanwhile
+        assert messages.cursor == problems[0]
+        await pilot.press("e")
+        await settle(pilot)
+        assert messages.cursor == problems[1]
+        await pilot.press("E")
+        await settle(pilot)
+        assert messages.cursor == problems[0]
+        await pilot.press("E")
+        await settle(pilot)
+        assert messages.cursor == problems[0]  # none before it: the cursor stays, a note says so
+        assert "No more problem messages that way" in [n.message for n in app._notifications]
 
 
 async def test_trace_context_grows_and_shrinks_and_links_are_followed():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Set
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -431,14 +431,9 @@ class MainScreen(Screen):
         self.app.toggle_follow()
 
     def action_problem(self, step: int) -> None:
-        traces = self.messages.traces
-        row = self.messages.cursor + step
-        while 0 <= row < len(traces):
-            if traces[row].status in PROBLEM_STATUSES or traces[row].status == "mixed":
-                self.messages.cursor = row
-                return
-            row += step
-        self.notify("No more problem messages that way", severity="warning")
+        """Next/previous message that went wrong (in a worker: a million rows take 0.1-0.2 s)."""
+        traces = list(self.messages.traces)
+        self.find_match(traces, _is_problem, self.messages.cursor, step, "No more problem messages that way")
 
     # ------------------------------------------------------------------------------ pivots
 
@@ -465,8 +460,6 @@ class MainScreen(Screen):
     def action_export_list(self) -> None:
         self.app.export_list(self.messages.traces, self.query_text)
 
-    _match_seq = 0
-
     def action_next_match(self, step: int) -> None:
         """Next/previous row matching the last filter applied (after Esc cleared it, too)."""
         text = self.committed or self._last_match_query
@@ -478,16 +471,19 @@ class MainScreen(Screen):
         except QueryError as error:
             self.notify(visible(str(error)), severity="warning", markup=False)
             return
-        self._match_seq += 1
-        self.find_match(list(self.messages.traces), query, self.messages.cursor, step, self._match_seq)
+        not_found = f"No more matches of {query.text} that way"
+        self.find_match(list(self.messages.traces), query.matches, self.messages.cursor, step, not_found)
 
     @work(thread=True, exclusive=True, group="find-match", description="Finding the next match")
-    def find_match(self, traces: List[Trace], query: Query, cursor: int, step: int, seq: int) -> None:
+    def find_match(
+        self, traces: List[Trace], matches: Callable[[Trace], bool], cursor: int, step: int, not_found: str
+    ) -> None:
+        """The next row from `cursor` on, `step` at a time, that `matches` (a newer search cancels)."""
         worker = get_current_worker()
         row = cursor + step
         checked = 0
         while 0 <= row < len(traces):
-            if query.matches(traces[row]):
+            if matches(traces[row]):
                 break
             row += step
             checked += 1
@@ -495,13 +491,11 @@ class MainScreen(Screen):
                 return
         else:
             row = -1
-        self.post_message(SearchResult(row if row >= 0 else None, query.text))
+        self.post_message(SearchResult(row if row >= 0 else None, not_found))
 
     def on_search_result(self, message: SearchResult) -> None:
-        if message.row is None:
-            self.notify(
-                visible(f"No more matches of {message.pattern} that way"), severity="warning", markup=False
-            )
+        if message.row is None:  # the pattern is the not-found message
+            self.notify(visible(message.pattern), severity="warning", markup=False)
         else:
             self.messages.cursor = message.row
 
@@ -520,3 +514,8 @@ class MainScreen(Screen):
         trace = self.messages.current
         if trace is not None:
             self.app.open_trace(trace)
+
+
+def _is_problem(trace: Trace) -> bool:
+    """What `e`/`E` stop at: a message that went wrong, for all or some of its recipients."""
+    return trace.status in PROBLEM_STATUSES or trace.status == "mixed"
