@@ -11,6 +11,7 @@ from conftest import ROOT, write_log
 from textual import events
 
 from mailtui.session import Loader
+from mailtui.ui import render
 from mailtui.ui.app import MailTuiApp, make_app
 from mailtui.ui.messages import SessionReady
 from mailtui.ui.screens.help import HelpScreen
@@ -542,3 +543,36 @@ async def test_q_on_the_help_screen_closes_help_not_the_app():
         await pilot.press("q")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen) and app.is_running
+
+
+def test_long_text_wraps_under_itself_not_at_column_zero():
+    reply = "host mx.example.com[192.0.2.7] said: 550 5.1.1 <nosuch@example.com>... User unknown (in reply)"
+    wrapped = render.hanging("      " + reply, 40, 6).plain.split("\n")
+    assert len(wrapped) > 2 and all(len(line) <= 40 for line in wrapped)
+    assert all(line.startswith("      ") and line[6] != " " for line in wrapped)
+    assert " ".join(line.strip() for line in wrapped) == reply
+    # After something else on the first line (`start`), and unwrapped when no width is known yet.
+    after = render.hanging(reply, 60, 4, start=30).plain.split("\n")
+    assert after[0] == "host mx.example.com[192.0.2.7]" and all(line.startswith("    ") for line in after[1:])
+    assert render.hanging(reply, None, 6).plain == reply
+    assert render.hanging("a\x1b[31mb", 40, 6).plain == "a␛[31mb"  # made visible all the same
+
+
+async def test_trace_screen_keeps_a_long_reply_indented_at_any_width():
+    app = sample_app()
+    async with app.run_test(size=(70, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"status:bounced", "enter")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TraceScreen)
+        text = screen_text(app)
+        reply = [line for line in text.splitlines() if "User unknown" in line or "said:" in line]
+        assert reply, text
+        summary = text.split(" Links")[0].splitlines()
+        headings = (" Trace ", " Hops", " Recipients")
+        assert all(
+            line.startswith("  ") for line in summary if line.strip() and not line.startswith(headings)
+        )
+        assert any(line.startswith("       command)") for line in summary)  # under the reply, not at 0

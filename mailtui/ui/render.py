@@ -6,6 +6,7 @@ Every string that came from a log goes through :func:`mailtui.sanitize.visible` 
 
 from __future__ import annotations
 
+import textwrap
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -228,8 +229,33 @@ def sort_key(key: str):
     return lambda t: t.first_seen
 
 
-def recipient_content(rcpt: Recipient) -> Content:
-    """`address  status  via relay  dsn  delay  (why)` for the trace screen."""
+#: Where the reply under a recipient starts (and its continuation lines too).
+REPLY_INDENT = 6
+
+
+def hanging(text: str, width: Optional[int], indent: int, start: int = 0) -> Content:
+    """Log text (made visible) wrapped to `width` columns, the lines after the first indented by
+    `indent`: a long reply or fact line reads as a block instead of running back to column 0.
+    `start`: the column the text starts at (something else is before it on its first line). No
+    width (before the first layout) or too narrow a one: one line, wrapped by the widget."""
+    shown = visible(text)
+    if width is None or width - max(indent, start) < 20 or start + len(shown) <= width:
+        return Content(shown)
+    if Content(shown).cell_length != len(shown):
+        return Content(shown)  # wide characters: textwrap counts characters, not cells
+    lines = textwrap.wrap(
+        " " * start + shown,
+        width,
+        subsequent_indent=" " * indent,
+        break_long_words=True,
+        break_on_hyphens=False,
+    )
+    return Content("\n".join(lines)[start:])
+
+
+def recipient_content(rcpt: Recipient, width: Optional[int] = None) -> Content:
+    """`address  status  via relay  dsn  delay  (why)` for the trace screen (`width`: of the
+    widget, for the reply's hanging indent)."""
     parts: List[Content] = [Content("  "), _cell(rcpt.address, max(24, len(rcpt.address)))]
     parts.append(Content("  "))
     parts.append(status_content(rcpt.status, 9))
@@ -244,9 +270,10 @@ def recipient_content(rcpt: Recipient) -> Content:
         details.append(f"after {duration(rcpt.delay)}")
     if rcpt.final_server:
         details.append(f"on {rcpt.final_server}")
-    parts.append(safe("  ".join(details)))
+    start = sum(part.cell_length for part in parts)
+    parts.append(hanging("  ".join(details), width, REPLY_INDENT, start))
     why = rcpt.reason or rcpt.response
     if why:
-        parts.append(Content("\n      "))
-        parts.append(Content.styled(visible(why), "italic"))
+        parts.append(Content("\n"))
+        parts.append(hanging(" " * REPLY_INDENT + why, width, REPLY_INDENT).stylize("italic"))
     return Content.assemble(*parts)

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -85,7 +86,12 @@ class TraceScreen(Screen):
         yield LineList(id="trace-raw", virtual_width=1200)
         yield Footer()
 
+    def on_resize(self) -> None:
+        # Replies wrap with a hanging indent computed for the width: redo it for the new one.
+        self.query_one("#trace-summary", Static).update(self._summary())
+
     def on_mount(self) -> None:
+        self.call_after_refresh(self.on_resize)  # the width is known once laid out
         links = self.query_one(OptionList)
         options = []
         trace = self.trace
@@ -131,6 +137,14 @@ class TraceScreen(Screen):
 
     # ------------------------------------------------------------------------------ summary
 
+    def _summary_width(self) -> Optional[int]:
+        """Columns the summary has for text (None before it is laid out)."""
+        try:
+            width = self.query_one("#trace-summary", Static).content_size.width
+        except NoMatches:
+            return None
+        return width or None
+
     def _summary(self) -> Content:
         trace = self.trace
         first = trace.hops[0]
@@ -140,13 +154,18 @@ class TraceScreen(Screen):
         if trace.reason:
             title = title + Content(visible(f"  ({trace.reason})"))
         lines: List[Content] = [title]
+        width = self._summary_width()
+
+        def block(text: str) -> Content:  # a long line goes on under itself, not at column 0
+            return render.hanging(text, width, 4)
+
         facts = [f"from {render.sender_text(trace) or '?'}", f"message-id {trace.message_id or '(none)'}"]
         if trace.size is not None:
             facts.append(f"size {trace.size}")
-        lines.append(render.safe("  " + "  ".join(facts)))
+        lines.append(block("  " + "  ".join(facts)))
         if trace.subject:
-            lines.append(render.safe(f"  subject {trace.subject}"))
-        lines.append(Content.assemble(("  chain ", "bold"), Content.styled(hop_chain(trace), "bold cyan")))
+            lines.append(block(f"  subject {trace.subject}"))
+        lines.append(block(f"  chain {hop_chain(trace)}").stylize("bold", 0, 8).stylize("bold cyan", 8))
         lines.append(Content.styled("Hops", "bold underline"))
         previous: Optional[float] = None
         for number, hop in enumerate(trace.hops, 1):
@@ -158,16 +177,16 @@ class TraceScreen(Screen):
                 f"  {number}. {render.when(hop.first_seen, hop.tz)}  {client} -> {hop.server} "
                 f"({hop.queue_id}) {hop.mta}/{hop.instance}  in queue {held}{step}"
             )
-            lines.append(render.safe(text))
+            lines.append(block(text))
         if trace.recipients:
             lines.append(Content.styled("Recipients", "bold underline"))
-            lines.extend(render.recipient_content(rcpt) for rcpt in trace.recipients)
+            lines.extend(render.recipient_content(rcpt, width) for rcpt in trace.recipients)
         elif first.status:
-            lines.append(render.safe(f"  no recipient accepted: {first.status} {first.reason or ''}"))
+            lines.append(block(f"  no recipient accepted: {first.status} {first.reason or ''}"))
         if trace.links:
             lines.append(Content.styled("Links", "bold underline"))
             for link in trace.links:
-                lines.append(render.safe(f"  {link.kind}: {link.source.key} -> {link.target.key}"))
+                lines.append(block(f"  {link.kind}: {link.source.key} -> {link.target.key}"))
         return Content("\n").join(lines)
 
     # ------------------------------------------------------------------------------ raw pane
