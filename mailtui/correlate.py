@@ -56,11 +56,20 @@ class Correlator:
     """Feeds on envelopes, one line at a time, in time order per file; yields transactions at the end."""
 
     def __init__(self) -> None:
-        #: The latest transaction of each (host, instance, queue id), open or closed: one dict, not
-        #: an open one and a closed one (a 1 GB log has a million queue ids: ~120 bytes each saved).
-        self._latest: Dict[Tuple[str, str, str], Transaction] = {}
-        self._by_host_qid: Dict[Tuple[str, str], Transaction] = {}
-        self._by_host_message_id: Dict[Tuple[str, str], Transaction] = {}
+        # The tables below have a million entries per GB of log. They are keyed by the id alone,
+        # the transaction found telling its host and instance; the rare id also seen on another
+        # host or instance goes to a second table keyed by tuples. (Tuples as the only keys cost
+        # 56-64 bytes an entry, ~150 MB per GB in all, and a slower hash.)
+        #: The latest transaction of each queue id per host and instance, open or closed: one
+        #: table, not an open one and a closed one.
+        self._latest: Dict[str, Transaction] = {}
+        self._latest_elsewhere: Dict[Tuple[str, str, str], Transaction] = {}
+        #: The latest transaction of each queue id per host, whatever the instance.
+        self._by_qid: Dict[str, Transaction] = {}
+        self._by_qid_elsewhere: Dict[Tuple[str, str], Transaction] = {}
+        #: The latest transaction of each Message-ID per host (Dovecot's deliveries name it).
+        self._by_message_id: Dict[str, Transaction] = {}
+        self._by_message_id_elsewhere: Dict[Tuple[str, str], Transaction] = {}
         self._sessions: Dict[Tuple[str, str, Optional[int]], _Session] = {}
         self._all: List[Transaction] = []
 
@@ -71,15 +80,21 @@ class Correlator:
         tx = Transaction(mta, host, instance, qid, env.ts, env.tz, len(self._all))
         self._all.append(tx)
         if qid != "NOQUEUE":
-            self._latest[(host, instance, qid)] = tx
-            self._by_host_qid[(host, qid)] = tx
+            known = self._latest.get(qid)
+            if known is None or (known.server == host and known.instance == instance):
+                self._latest[qid] = tx
+            else:
+                self._latest_elsewhere[(host, instance, qid)] = tx
+            _put_on_host(self._by_qid, self._by_qid_elsewhere, host, qid, tx)
         return tx
 
     def _get(
         self, mta: str, host: str, instance: str, qid: str, env: Envelope, starts: bool = False
     ) -> Transaction:
         """The open transaction for this queue id, or a new one (after `removed`, or on reuse)."""
-        tx = self._latest.get((host, instance, qid))
+        tx = self._latest.get(qid)
+        if tx is not None and (tx.server != host or tx.instance != instance):
+            tx = self._latest_elsewhere.get((host, instance, qid))
         if tx is None:
             return self._new(mta, host, instance, qid, env)
         # A Sendmail id is never reused: its transaction stays the one for the id after `done`.
@@ -95,7 +110,7 @@ class Correlator:
 
     def _on_host(self, host: str, qid: str) -> Optional[Transaction]:
         """The latest transaction with this queue id on this host, whatever the instance."""
-        return self._by_host_qid.get((host, qid))
+        return _get_on_host(self._by_qid, self._by_qid_elsewhere, host, qid)
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -119,7 +134,11 @@ class Correlator:
             return self._amavis(env, ref)
         if program == "dovecot" or program.startswith("dovecot/"):
             saved = _DOVECOT_SAVED.match(env.body)
-            tx = self._by_host_message_id.get((env.host, saved.group(2))) if saved else None
+            tx = (
+                _get_on_host(self._by_message_id, self._by_message_id_elsewhere, env.host, saved.group(2))
+                if saved
+                else None
+            )
             if tx is not None:
                 tx.touch(env.ts, ref)  # the mailbox side of an LMTP delivery: shown with its mail
                 return True
@@ -270,7 +289,7 @@ class Correlator:
     ) -> None:
         tx.message_id = data["message_id"] or tx.message_id
         if tx.message_id:
-            self._by_host_message_id[(tx.server, tx.message_id)] = tx
+            _put_on_host(self._by_message_id, self._by_message_id_elsewhere, tx.server, tx.message_id, tx)
 
     def _pf_header(
         self, tx: Transaction, env: Envelope, ref: LineRef, daemon: str, data: Dict[str, str]
@@ -489,6 +508,30 @@ class Correlator:
             for rcpt in tx.recipients.values():
                 if rcpt.status not in _FINAL:
                     _set_outcome(rcpt, "expired", env, data["text"], rcpt.dsn)
+
+
+def _get_on_host(
+    table: Dict[str, Transaction], elsewhere: Dict[Tuple[str, str], Transaction], host: str, key: str
+) -> Optional[Transaction]:
+    """The transaction of `key` on `host` in a table keyed by id (see Correlator.__init__)."""
+    tx = table.get(key)
+    if tx is not None and tx.server != host:
+        return elsewhere.get((host, key))
+    return tx
+
+
+def _put_on_host(
+    table: Dict[str, Transaction],
+    elsewhere: Dict[Tuple[str, str], Transaction],
+    host: str,
+    key: str,
+    tx: Transaction,
+) -> None:
+    known = table.get(key)
+    if known is None or known.server == host:
+        table[key] = tx
+    else:
+        elsewhere[(host, key)] = tx
 
 
 def _set_outcome(

@@ -348,3 +348,41 @@ def test_trace_at_finds_a_line_by_the_ids_it_names_without_indexing_every_line(l
     connect = next(ref for ref, (_, text) in texts.items() if "]: connect from" in text)
     assert session.trace_at(connect).id == texts[connect][0]
     assert session._line_index is not None
+
+
+_ONE_MAIL = [
+    "Mar 11 10:00:0{n} {host} {instance}/smtpd[1{n}]: ABCDEF1234: client=c{n}.example[192.0.2.{n}]",
+    "Mar 11 10:00:1{n} {host} {instance}/cleanup[2{n}]: ABCDEF1234: message-id=<m{n}@example>",
+    "Mar 11 10:00:2{n} {host} {instance}/qmgr[3{n}]: ABCDEF1234: from=<s{n}@example>, size=1, nrcpt=1",
+    "Mar 11 10:00:3{n} {host} {instance}/lmtp[4{n}]: ABCDEF1234: to=<r{n}@example.com>, "
+    "relay={host}[private/dovecot-lmtp], delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 ok)",
+    "Mar 11 10:00:4{n} {host} {instance}/qmgr[3{n}]: ABCDEF1234: removed",
+]
+_SAVED = (
+    "Mar 11 10:00:5{n} {host} dovecot: lmtp(r2@example.com)<9><x>: msgid=<m2@example>: saved mail to INBOX"
+)
+
+
+def test_one_queue_id_on_three_hosts_and_instances_at_once_stays_three_mails(logdir):
+    """Tables keyed by queue id (and Message-ID) keep each host's and instance's own transaction."""
+    mails = {1: ("mx1", "postfix"), 2: ("mx2", "postfix"), 3: ("mx1", "postfix-out")}
+    lines = [
+        (n, line.format(n=n, host=host, instance=instance))
+        for n, (host, instance) in mails.items()
+        for line in _ONE_MAIL
+    ]
+    lines.append((2, _SAVED.format(n=1, host="mx2")))  # mx2's Dovecot saved mx2's mail
+    lines.append((0, _SAVED.format(n=2, host="mx1")))  # mx1's names a Message-ID only mx2 has
+    lines.sort(key=lambda numbered: numbered[1][:15])  # interleaved by time, as in a central log
+    session = load(logdir("central.log", "\n".join(text for _, text in lines) + "\n"))
+    assert len(session.traces) == 3
+    for trace in session.traces:
+        (hop,) = trace.hops
+        n = next(n for n, where in mails.items() if where == (hop.server, hop.instance))
+        assert (hop.sender, hop.client, [r.address for r in trace.recipients]) == (
+            f"s{n}@example",
+            f"c{n}.example",
+            [f"r{n}@example.com"],
+        )
+        assert texts(session, trace) == [text for number, text in lines if number == n]
+    assert session.files[0].unrecognised == 1
