@@ -81,7 +81,7 @@ class Correlator:
         self._all.append(tx)
         if qid != "NOQUEUE":
             known = self._latest.get(qid)
-            if known is None or (known.server == host and known.instance == instance):
+            if known is None or _keyed_as(known, mta, host, instance):
                 self._latest[qid] = tx
             else:
                 self._latest_elsewhere[(host, instance, qid)] = tx
@@ -93,7 +93,7 @@ class Correlator:
     ) -> Transaction:
         """The open transaction for this queue id, or a new one (after `removed`, or on reuse)."""
         tx = self._latest.get(qid)
-        if tx is not None and (tx.server != host or tx.instance != instance):
+        if tx is not None and not _keyed_as(tx, mta, host, instance):
             tx = self._latest_elsewhere.get((host, instance, qid))
         if tx is None:
             return self._new(mta, host, instance, qid, env)
@@ -508,6 +508,13 @@ class Correlator:
             for rcpt in tx.recipients.values():
                 if rcpt.status not in _FINAL:
                     _set_outcome(rcpt, "expired", env, data["text"], rcpt.dsn)
+
+
+def _keyed_as(tx: Transaction, mta: str, host: str, instance: str) -> bool:
+    """True when `tx` is the one of (mta, host, instance) for its queue id. A Sendmail transaction is
+    looked up as instance "sendmail" whatever program logged it (its instance is the program's
+    name once known: see Correlator._sendmail); Sendmail ids are unique per host."""
+    return tx.server == host and tx.mta == mta and (mta == "sendmail" or tx.instance == instance)
 
 
 def _get_on_host(
