@@ -93,7 +93,10 @@ class Correlator:
     ) -> Transaction:
         """The open transaction for this queue id, or a new one (after `removed`, or on reuse)."""
         tx = self._latest.get(qid)
-        if tx is not None and not _keyed_as(tx, mta, host, instance):
+        # _keyed_as, inlined: a call per line costs more than the test
+        if tx is not None and (
+            tx.server != host or tx.mta != mta or (mta != "sendmail" and tx.instance != instance)
+        ):
             tx = self._latest_elsewhere.get((host, instance, qid))
         if tx is None:
             return self._new(mta, host, instance, qid, env)
