@@ -387,7 +387,9 @@ class Generator:
         d, pid, dpid = datetime.fromtimestamp(t, timezone.utc), self.newpid(), self.newpid()
         stamp = [SMCH[(d.year - 1900) % 60], SMCH[d.month - 1], SMCH[d.day], SMCH[d.hour], SMCH[d.minute]]
         q = "".join(stamp) + SMCH[d.second] + SMCH[r.randrange(60)] + SMCH[r.randrange(60)] + f"{pid:06d}"
-        tag, dtag = f"{SMHOST} sendmail[{pid}]: ", f"{SMHOST} sendmail[{dpid}]: "
+        # Debian's daemon logs as sm-mta, others as sendmail (pid parity: the random stream stays as it was).
+        program = "sm-mta" if pid % 2 else "sendmail"
+        tag, dtag = f"{SMHOST} {program}[{pid}]: ", f"{SMHOST} {program}[{dpid}]: "
         if kind == "rejected":
             self.raw(t, tag + SM_REJECT % q)
             self.raw(t + 1, tag + f"{q}: lost input channel from [203.0.113.66] to MTA after rcpt")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import by_qid, load, statuses
+import subprocess
+import sys
+
+from conftest import ROOT, by_qid, load, statuses
 
 from mailtui.export import hop_chain
 
@@ -103,3 +106,19 @@ def test_ruleset_reject_without_queue_is_a_rejected_message(logdir):
     assert statuses(first) == {"victim@other.example": "rejected"}
     assert second.status == "rejected" and second.sender == "s@spam.example"
     assert statuses(second) == {"v2@other.example": "rejected"}
+
+
+def test_generated_sendmail_log_keeps_each_queue_file_in_one_hop(tmp_path):
+    """Daemons logging as sm-mta and as sendmail (bench/generate.py writes both): a queue id's
+    `from=`, `to=` and retry lines stay one hop, whatever tag wrote them."""
+    out = tmp_path / "maillog"
+    generate = [sys.executable, str(ROOT / "bench" / "generate.py"), "--size", "300K", "--out", str(out)]
+    subprocess.run([*generate, "--format", "sendmail", "--seed", "8"], check=True, stdout=subprocess.DEVNULL)
+    session = load(out)
+    hops = [hop for trace in session.traces for hop in trace.hops]
+    assert {hop.instance for hop in hops} >= {"sm-mta", "sendmail"}
+    assert len({hop.queue_id for hop in hops}) == len(hops)  # no queue id split in two
+    delivered = [
+        hop for hop in hops if hop.sender is not None and hop.recipient_list() and hop.status != "rejected"
+    ]
+    assert len(delivered) > 100 and all(len(hop.lines) >= 2 for hop in delivered)
