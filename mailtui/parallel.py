@@ -136,6 +136,19 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
         _write(replies, _END, pickle.dumps((parser, source.errors, source.read_to), pickle.HIGHEST_PROTOCOL))
 
 
+def _error_log() -> Optional[BinaryIO]:
+    """Where the worker's stderr goes: never the user's terminal (the UI owns it), so nowhere,
+    unless ``MAILTUI_WORKER_LOG`` names a file to append it to (a crash's traceback, to debug a
+    load that fell back to one process)."""
+    path = os.environ.get("MAILTUI_WORKER_LOG", "").strip()
+    if not path:
+        return None
+    try:
+        return open(path, "ab")  # closed by _start once the child has it
+    except OSError:
+        return None
+
+
 class ParseWorker:
     """A worker process (started on first use) that parses whole files for the loading process.
 
@@ -159,18 +172,22 @@ class ParseWorker:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
+        errors = _error_log()
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "mailtui.parallel"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,  # never on the user's terminal (the UI owns it)
+                stderr=errors if errors is not None else subprocess.DEVNULL,
                 env=env,
                 close_fds=True,
             )
         except (OSError, ValueError) as exc:
             self.usable = False
             raise WorkerFailed(str(exc)) from exc
+        finally:
+            if errors is not None:
+                errors.close()  # the child has its own copy
         # A pipe that holds a whole batch: the worker writes the next one while this process
         # correlates, and this process reads it in one system call. (A reading thread would not
         # do: it must win the GIL back after every 64 KiB read, which takes milliseconds while

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any, List
 
@@ -160,6 +162,25 @@ def test_a_worker_that_dies_mid_file_loses_and_repeats_no_line(
     monkeypatch.setattr(parallel.ParseWorker, "parse", dying_parse)
     assert _signature(_load([str(generated_log)], "2", monkeypatch).session_result) == expected  # type: ignore[attr-defined]
     assert 2 <= len(batches_seen) < 10  # it died: the rest was read in-process
+
+
+def test_a_crashing_worker_leaves_its_traceback_where_mailtui_worker_log_says(
+    generated_log: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    expected = _signature(_load([str(generated_log)], "1", monkeypatch).session_result)  # type: ignore[attr-defined]
+    garbled = types.SimpleNamespace(
+        **{name: getattr(pickle, name) for name in ("loads", "HIGHEST_PROTOCOL", "PickleError")}
+    )
+    garbled.dumps = lambda *args: b"not a pickle"  # the worker cannot read its job: it dies
+    monkeypatch.setattr(parallel, "pickle", garbled)
+    log = tmp_path / "worker.log"
+    monkeypatch.setenv("MAILTUI_WORKER_LOG", str(log))
+    assert _signature(_load([str(generated_log)], "2", monkeypatch).session_result) == expected  # type: ignore[attr-defined]
+    assert "Traceback" in log.read_text() and "UnpicklingError" in log.read_text()
+    monkeypatch.delenv("MAILTUI_WORKER_LOG")
+    log.unlink()
+    _load([str(generated_log)], "2", monkeypatch)
+    assert not log.exists()  # by default a worker writes nothing anywhere
 
 
 def test_cancel_stops_the_worker(generated_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
