@@ -51,32 +51,25 @@ _PLAIN = (
     r"PASS (?:NEW|OLD) |lost connection after |timeout after )"
 )
 
-_FIRST: list = []  # first group of each body alternative, filled below
+_PID_GROUP = _groups(_ENVELOPE)  # the envelope's last group: the body starts 3 characters after it
+_QID_GROUP = _PID_GROUP + 1
 
 
-def _build() -> re.Pattern[str]:
-    group = 1 + _groups(_ENVELOPE) + 1  # after the envelope and the queue id
-    parts = []
-    for body in _WITH_QID:
-        _FIRST.append(group)
-        parts.append(body)
+def _build() -> Tuple[re.Pattern[str], List[int]]:
+    """The one pattern, and the number of the first group of each body alternative in it."""
+    firsts = []
+    group = _QID_GROUP + 1
+    for body in (*_WITH_QID, _CONNECT):
+        firsts.append(group)
         group += _groups(body)
-    _FIRST.append(group)
-    group += _groups(_CONNECT)
-    _FIRST.append(group)
-    pattern = (
-        _ENVELOPE
-        + r"(?:([0-9A-F]{6,15}): (?:"
-        + "|".join(f"(?:{part})" for part in parts)
-        + f")|(?:{_CONNECT})|{_PLAIN})?"
-    )
-    return re.compile(pattern)  # the envelope's classes are ASCII, the bodies' Unicode: as theirs
+    firsts.append(group)  # _PLAIN's
+    with_qid = "|".join(f"(?:{body})" for body in _WITH_QID)
+    pattern = _ENVELOPE + f"(?:([0-9A-F]{{6,15}}): (?:{with_qid})|(?:{_CONNECT})|{_PLAIN})?"
+    return re.compile(pattern), firsts  # the envelope's classes are ASCII, the bodies' Unicode: as theirs
 
 
-_LINE = _build()
+_LINE, _FIRST = _build()
 (_AT_DELIVERY, _AT_REMOVED, _AT_CLIENT, _AT_QMGR, _AT_MSGID, _AT_HEADER, _AT_CONNECT, _AT_PLAIN) = _FIRST
-_QID_GROUP = 1 + _groups(_ENVELOPE)
-_BODY_START = 6  # the envelope's last group (pid): the body starts 3 characters after it ("]: ")
 
 
 class LineParser:
@@ -107,8 +100,8 @@ class LineParser:
         ts, tz = self._when
         host, program, pid = m.group(4, 5, 6)
         daemon = postfix.postfix_daemon(program)
-        body_at = m.end(_BODY_START) + 3
-        if daemon is None or m.lastindex == _BODY_START:  # not Postfix, or a body of other shapes
+        body_at = m.end(_PID_GROUP) + 3
+        if daemon is None or m.lastindex == _PID_GROUP:  # not Postfix, or a body of other shapes
             body = text[body_at:]
             if body[:4] == "[ID ":  # a Solaris message id the envelope parser strips
                 self._stamp = None
