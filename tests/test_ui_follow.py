@@ -13,6 +13,7 @@ from test_follow import append, delivery, mail
 from mailtui.follow import POLL_INTERVAL
 from mailtui.ui.app import MailTuiApp, make_app
 from mailtui.ui.screens.main import MainScreen
+from mailtui.ui.screens.overview import OverviewScreen
 from mailtui.ui.screens.trace import TraceScreen
 from mailtui.ui.screenshots import screen_text, settle, to_row
 from mailtui.ui.widgets.message_list import MessageList
@@ -185,3 +186,26 @@ def test_ui_command_line_journal_options(tmp_path, monkeypatch, capsys):
         "/tmp/j",
         "now",
     )
+
+
+async def test_an_open_overview_counts_followed_mail_and_keeps_its_row(tmp_path):
+    log = write(tmp_path, mail("1111AAAA01", 1, "a@example.org", "sent"))
+    app = app_on(log)
+    async with app.run_test(size=SIZE) as pilot:
+        await following(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        assert "Overview: 1 messages" in screen_text(app)
+        rows = app.screen.query_one("#overview-rows")
+        await pilot.press("down", "down")
+        row = rows.cursor  # type: ignore[attr-defined]
+        append(
+            log,
+            mail("2222BBBB02", 2, "b@example.org", "deferred")
+            + mail("3333CCCC03", 3, "c@example.org", "sent"),
+        )
+        await wait_for(pilot, lambda: "Overview: 3 messages" in screen_text(app))
+        await settle(pilot)
+        assert "deferred" in screen_text(app)
+        assert rows.cursor == row  # type: ignore[attr-defined]

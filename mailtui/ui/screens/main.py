@@ -18,6 +18,7 @@ from mailtui.sanitize import visible
 from mailtui.session import LoadCancelled, Session
 from mailtui.ui import render
 from mailtui.ui.messages import FilterApplied, LoadFailed, LoadProgress, SearchResult, SessionReady
+from mailtui.ui.screens.overview import OverviewScreen
 from mailtui.ui.widgets.filter_bar import FilterBar, QueryInput
 from mailtui.ui.widgets.line_list import LineList
 from mailtui.ui.widgets.load_progress import LoadProgressBar
@@ -324,6 +325,9 @@ class MainScreen(Screen):
             self.messages.show(message.traces, message.cursor)
         self._update_columns()
         self._update_status()
+        for screen in self.app.screen_stack:  # an overview open above the list (following) follows it
+            if isinstance(screen, OverviewScreen):
+                screen.update_traces(message.session, message.traces)
 
     @on(Input.Submitted, "#filter-input")
     def _filter_submitted(self, event: Input.Submitted) -> None:

@@ -267,16 +267,27 @@ class OverviewScreen(Screen):
         text = f"Overview: {len(self.traces):,} messages ({scope}){extra}"
         self.query_one("#overview-title", Static).update(Content.styled(visible(text), "bold"))
 
+    def update_traces(self, session: Session, traces: Sequence[Trace]) -> None:
+        """New lines were followed: the same list, re-filtered; the numbers are computed again
+        (the cursor stays on its row)."""
+        self.session = session
+        self.traces = traces
+        self.compute(session, list(traces))
+
     @work(thread=True, exclusive=True, group="overview", description="Computing the overview")
     def compute(self, session: Session, traces: List[Trace]) -> None:
         """The numbers, off the UI thread."""
         self.post_message(self.Computed(compute_stats(session, traces, self.app.display_tz)))
 
     def on_overview_screen_computed(self, message: OverviewScreen.Computed) -> None:
-        self.stats = message.stats
         rows = self.rows
+        kept = rows.cursor if self.stats is not None else None  # a refresh: stay where the user is
+        self.stats = message.stats
         rows.set_source(OverviewRows(overview_rows(message.stats)), 0)
-        rows.cursor = rows.first_actionable()
+        if kept is not None and 0 <= kept < rows.row_count:
+            rows.cursor = kept
+        else:
+            rows.cursor = rows.first_actionable()
         stats = message.stats
         self._title(f", {stats['recipients']:,} recipients  ·  Enter: list them  ·  ]: next section")
 
