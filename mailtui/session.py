@@ -48,12 +48,15 @@ UnrecognisedCallback = Callable[["LoadedFile", int, str], None]
 class LoadedFile:
     """One file as read: its format and how many of its lines mailtui understood."""
 
-    __slots__ = ("errors", "examples", "format", "lines", "source", "unrecognised")
+    __slots__ = ("errors", "examples", "format", "last_line", "lines", "source", "unrecognised")
 
     def __init__(self, source: sources.LogSource, fmt: str) -> None:
         self.source = source
         self.format = fmt
         self.lines = 0
+        #: (line number, byte offset) of the last line fed one at a time (following appends), set
+        #: as one value so that another thread reads a pair that goes together; None before.
+        self.last_line: Optional[Tuple[int, int]] = None
         self.unrecognised = 0
         #: (line number, text) of the first few unrecognised lines.
         self.examples: List[Tuple[int, str]] = []
@@ -451,6 +454,7 @@ class Loader:
     def feed_line(self, file_id: int, line_no: int, offset: int, raw: bytes) -> bool:
         """Parse and correlate one line of an opened file; True when it was understood."""
         loaded = self.files[file_id]
+        loaded.last_line = (line_no, offset)
         text = sources.decode(raw)
         parser = self.parsers.get(file_id)
         if parser is not None:

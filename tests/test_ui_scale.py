@@ -251,3 +251,26 @@ async def test_raw_view_shows_lines_appended_while_following(tmp_path, monkeypat
         assert any(row.strip().startswith(f"{FILLER + 10} Mar 11 10:40:11 mx1 postfix/qmgr") for row in text)
         assert any(row.strip().startswith(f"{FILLER + 6} Mar 11 10:40:01 mx1 postfix/smtpd") for row in text)
         assert f"({FILLER + 10:,} lines)" in text[0]
+
+
+async def test_g_shows_the_end_of_a_file_that_grew_before_the_raw_view_opened(tmp_path, monkeypatch):
+    """Lines followed before the raw view is first opened, its scan not run: `G` shows the last
+    line's text at once (the follower says where it starts), not `⋯`."""
+    monkeypatch.setattr(LineIndex, "scan", lambda self, *args, **kwargs: None)
+    path = big_log(tmp_path)
+    app = make_app([str(path)], year=2024, local_tz=timezone.utc)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.follower is not None)
+        append(path, mail("5E6F7A8B9C", 40, "dave@example.org", "sent"))
+        await wait_for(pilot, lambda: app.follower is not None and app.follower.lines_read >= 5)
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        lines = app.screen.query_one("#raw-lines", LineList)
+        await pilot.press("G")
+        await settle(pilot)
+        assert lines.cursor == FILLER + 9
+        text = rows_text(app)
+        last = [row for row in text if row.strip().startswith(f"{FILLER + 10} ")]
+        assert last and "postfix/qmgr" in last[0] and "⋯" not in last[0], text

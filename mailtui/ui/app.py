@@ -8,6 +8,7 @@ talk back only with messages or ``call_from_thread``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -198,6 +199,7 @@ class MailTuiApp(App):
         if message.session is not None:
             if self._raw is not None:  # the raw view shows the new lines too
                 self._raw.sync(message.session.files)
+                _note_followed_ends(self._raw)
                 viewed = any(isinstance(screen, RawLogScreen) for screen in self.screen_stack)
                 self._scan_raw("all" if viewed else "grown", grown=True)
             self.main_screen().show_followed(message.session, message.changed, message.removed)
@@ -295,6 +297,8 @@ class MailTuiApp(App):
                 quiet = not self._polling or _size_now(source.path) == source.read_to
                 if source.read_to is not None and quiet:
                     index.set_end(index.file.lines, source.read_to)
+        else:
+            _note_followed_ends(raw)
         if scan is not None:
             self._scan_raw(scan)
         return raw
@@ -469,3 +473,13 @@ def make_app(
     return MailTuiApp(
         list(paths), query, fmt=fmt, year=year, local_tz=local_tz, follow=follow, journal=journal
     )
+
+
+def _note_followed_ends(raw: RawLog) -> None:
+    """Tell each file's line index where the last followed line starts, so that `G` shows the end
+    of a grown file before its scan gets there (a short read back from that line, UI thread)."""
+    for index in raw.indexes:
+        last = index.file.last_line
+        if last is not None:
+            with contextlib.suppress(OSError, MailtuiError):  # gone: its rows say so when read
+                index.note(*last)
