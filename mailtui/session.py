@@ -283,6 +283,7 @@ class Loader:
         self.correlator = Correlator()
         #: The envelope parser of each syslog file (by file id), kept for appended lines.
         self.parsers: Dict[int, EnvelopeParser] = {}
+        self._line_parsers: Dict[int, LineParser] = {}
         self._readers: Dict[int, exchange.ExchangeReader] = {}
         self._exchange_transactions: List[Transaction] = []
         self._pending_dsn: List[Tuple[Transaction, str, float, LineRef]] = []
@@ -342,7 +343,7 @@ class Loader:
             return
         # The hot loop (millions of lines): parsing as in the worker, feeding as from it.
         decode = sources.decode
-        parse = LineParser(self.parsers[file_id]).parse
+        parse = self._line_parser(file_id).parse
         feed = self._feed_record
         for line_no, offset, raw in sources.iter_lines(loaded.source):
             text = decode(raw)
@@ -360,9 +361,9 @@ class Loader:
         offset: int,
         parsed: Optional[Parsed],
         text: Optional[str],
-    ) -> None:
+    ) -> bool:
         """Correlate one line parsed by :class:`~mailtui.fastpath.LineParser` (here or in the worker;
-        `text` may be None for a Postfix line, which never needs it)."""
+        `text` may be None for a Postfix line, which never needs it); True when understood."""
         if parsed is not None:
             ref = _new_tuple(LineRef, (file_id, line_no, offset))
             if len(parsed) == 10:
@@ -373,11 +374,21 @@ class Loader:
                     envelope, ref, instance, daemon, _new_tuple(PostfixEvent, (kind, qid, data))
                 )
                 loaded.lines += 1
-                return
+                return True
             if self.correlator.feed(_new_tuple(Envelope, parsed), ref):
                 loaded.lines += 1
-                return
+                return True
         self._unrecognised(loaded, line_no, text or "")
+        return False
+
+    def _line_parser(self, file_id: int) -> LineParser:
+        """The line parser of a syslog file, over its envelope parser (the worker's, once it has
+        read the file: a new line parser then, its stamp cache empty)."""
+        envelope = self.parsers[file_id]
+        found = self._line_parsers.get(file_id)
+        if found is None or found.envelope is not envelope:
+            found = self._line_parsers[file_id] = LineParser(envelope)
+        return found
 
     def _feed_parsed(self, file_id: int, worker: parallel.ParseWorker, pacer: _Pacer) -> Optional[int]:
         """Correlate a file the worker parses. None when it is done; otherwise the worker failed and
@@ -456,14 +467,10 @@ class Loader:
         loaded = self.files[file_id]
         loaded.last_line = (line_no, offset)
         text = sources.decode(raw)
-        parser = self.parsers.get(file_id)
-        if parser is not None:
-            envelope = parser.parse(text)
-            understood = envelope is not None and self.correlator.feed(
-                envelope, LineRef(file_id, line_no, offset)
-            )
-        else:
-            understood = self._readers[file_id].feed(line_no, offset, text)
+        if file_id in self.parsers:  # syslog: parsed and fed as in a file's first reading
+            parsed = self._line_parser(file_id).parse(text)
+            return self._feed_record(loaded, file_id, line_no, offset, parsed, text)
+        understood = self._readers[file_id].feed(line_no, offset, text)
         if understood:
             loaded.lines += 1
         else:
