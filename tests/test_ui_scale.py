@@ -5,18 +5,18 @@ end, fills in what the background scan finds, and shows lines appended while fol
 from __future__ import annotations
 
 import os
-import time
 from datetime import timezone
 from pathlib import Path
-from typing import Callable, List
+from typing import List
 
 import pytest
 from conftest import MTIME
 from test_follow import append, mail
 from test_ui_app import _NoLoadApp
+from test_ui_follow import wait_for
 
 from mailtui.session import Progress
-from mailtui.ui.app import make_app
+from mailtui.ui.app import MailTuiApp, make_app
 from mailtui.ui.messages import LoadProgress
 from mailtui.ui.rawlines import LineIndex
 from mailtui.ui.rawlog import RawLog
@@ -219,24 +219,26 @@ def test_raw_log_search_both_ways_across_files(tmp_path):
 # ------------------------------------------------------------------------------ following
 
 
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, "timed out"
-        await pilot.pause(0.02)
+def followed_big_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanned: bool) -> MailTuiApp:
+    """The app on big_log, following it; with `scanned` False the raw view's scan never runs."""
+    if not scanned:
+        monkeypatch.setattr(LineIndex, "scan", lambda self, *args, **kwargs: None)
+    return make_app([str(big_log(tmp_path))], year=2024, local_tz=timezone.utc)
+
+
+async def until_following(pilot) -> None:  # type: ignore[no-untyped-def]
+    await settle(pilot)
+    await wait_for(pilot, lambda: pilot.app.follower is not None)
 
 
 @pytest.mark.parametrize("scanned", [True, False])
 async def test_raw_view_shows_lines_appended_while_following(tmp_path, monkeypatch, scanned):
     """At the last line, the view stays at the end as the log grows (like `less +F`); the new
     lines are there whether or not the scan had been through the file."""
-    if not scanned:
-        monkeypatch.setattr(LineIndex, "scan", lambda self, *args, **kwargs: None)
-    path = big_log(tmp_path)
-    app = make_app([str(path)], year=2024, local_tz=timezone.utc)
+    app = followed_big_log(tmp_path, monkeypatch, scanned)
+    path = tmp_path / "mail.log"
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await wait_for(pilot, lambda: app.follower is not None)
+        await until_following(pilot)
         await pilot.press("l")
         await settle(pilot)
         lines = app.screen.query_one("#raw-lines", LineList)
@@ -256,12 +258,10 @@ async def test_raw_view_shows_lines_appended_while_following(tmp_path, monkeypat
 async def test_g_shows_the_end_of_a_file_that_grew_before_the_raw_view_opened(tmp_path, monkeypatch):
     """Lines followed before the raw view is first opened, its scan not run: `G` shows the last
     line's text at once (the follower says where it starts), not `⋯`."""
-    monkeypatch.setattr(LineIndex, "scan", lambda self, *args, **kwargs: None)
-    path = big_log(tmp_path)
-    app = make_app([str(path)], year=2024, local_tz=timezone.utc)
+    app = followed_big_log(tmp_path, monkeypatch, scanned=False)
+    path = tmp_path / "mail.log"
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await wait_for(pilot, lambda: app.follower is not None)
+        await until_following(pilot)
         append(path, mail("5E6F7A8B9C", 40, "dave@example.org", "sent"))
         await wait_for(pilot, lambda: app.follower is not None and app.follower.lines_read >= 5)
         await settle(pilot)
