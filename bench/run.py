@@ -73,6 +73,28 @@ except LoadCancelled:
 print(json.dumps(seen), flush=True)
 os._exit(0)
 """
+UI_CODE = """\
+import asyncio, json, os, resource, sys, time
+t0 = time.perf_counter()
+from mailtui.ui.app import MailTuiApp
+async def main():
+    # The app as a user runs it (headless, 120x35, not following): its loader thread with the
+    # provisional sessions, the list shown and filtered after each, until the final one is listed.
+    app = MailTuiApp([sys.argv[1]], follow=False)
+    async with app.run_test(size=(120, 35)) as pilot:
+        while not app.final:
+            await asyncio.sleep(0.05)
+        final_s = time.perf_counter() - t0
+        while any(w.is_running for w in app.workers if w.group in ("load", "filter")):
+            await asyncio.sleep(0.02)
+        listed_s = time.perf_counter() - t0
+        traces = len(app.session.traces)
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"traces": traces, "errors": [], "load_s": final_s, "listed_s": listed_s,
+                      "worker_rss_kib": worker}), flush=True)
+asyncio.run(main())
+os._exit(0)
+"""
 FILTER_CODE = """\
 import json, os, statistics, sys, time
 from datetime import datetime
@@ -302,6 +324,10 @@ def make_tools(gen: Generated, python: str, workdir: Path) -> List[Tool]:
     tools.append(
         Tool("first", "mailtui first provisional session", [python, "-c", FIRST_CODE, path], mailtui_env,
              True, False, first_check)
+    )  # fmt: skip
+    tools.append(
+        Tool("mailtui-ui", "mailtui in the UI (headless), all listed", [python, "-c", UI_CODE, path],
+             mailtui_env, True, True, load_check)
     )  # fmt: skip
     return tools
 
@@ -619,7 +645,7 @@ def report(
     if results:
         for tool in results[-1]["tools"]:  # type: ignore[attr-defined]
             argv_shown = [("FILE" if a == tool["argv"][-1] else a) for a in tool["argv"]]
-            if tool["key"] in ("mailtui", "first"):
+            if tool["key"] in ("mailtui", "first", "mailtui-ui"):
                 argv_shown = ["python", "-c", f"<{tool['key']} script below>", "FILE"]
                 scripts.append((tool["label"], tool["argv"][2]))
             elif tool["key"] == "mailtui1":
