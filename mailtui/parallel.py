@@ -220,10 +220,6 @@ class ParseWorker:
             if not finished:
                 self.close()
 
-    def _fail(self) -> None:
-        self.usable = False
-        self.close()
-
     def close(self) -> None:
         """Stop the worker (at once if it is busy: used on cancel and on failure too)."""
         process, self._process = self._process, None
